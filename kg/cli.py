@@ -1,0 +1,130 @@
+"""The ``cartkg`` command line: argument parsing and output only, no pipeline logic.
+
+Each subcommand has an ``_add_<name>(subparsers)`` that declares its arguments and a
+``_run_<name>(args) -> int`` that calls the stage functions and prints.  Exit codes:
+0 success, 1 the command ran but found failures (unreadable records, invalid graph),
+2 usage or environment error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable, Iterator
+from typing import Any, TextIO
+
+from kg import __version__
+from kg.errors import CartkgError
+from kg.records import ReadFailure, TrialRecord
+from kg.text import undo_escapes
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args.run(args))
+    except CartkgError as exc:
+        print(f"cartkg: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # e.g. `cartkg records … | head`
+        sys.stderr.close()
+        return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cartkg", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--version", action="version", version=f"cartkg {__version__}")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+    _add_records(sub)
+    return parser
+
+
+# --------------------------------------------------------------------------- shared helpers
+
+
+def _add_input_paths(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="files or folders (read recursively) of seven-line text, CSV download, API v2 JSON/JSONL or "
+        "legacy XML; '-' reads standard input. The format is detected from the content.",
+    )
+
+
+def _read_all(paths: list[str]) -> Iterator[TrialRecord | ReadFailure]:
+    from kg.ingest import read_paths
+
+    return read_paths(paths)
+
+
+class FailureCounter:
+    """Passes records through, reports each failure on stderr at once, and counts both."""
+
+    def __init__(self, items: Iterable[TrialRecord | ReadFailure], err: TextIO = sys.stderr) -> None:
+        self._items = items
+        self._err = err
+        self.read = 0
+        self.failed = 0
+
+    def __iter__(self) -> Iterator[TrialRecord]:
+        for item in self._items:
+            if isinstance(item, ReadFailure):
+                self.failed += 1
+                print(f"cartkg: {item}", file=self._err, flush=True)
+            else:
+                self.read += 1
+                yield item
+
+    def summary(self) -> str:
+        return f"{self.read} records read, {self.failed} failed"
+
+
+def _display(value: Any) -> Any:
+    """Undo Markdown escapes in every string of a JSON-ready value (the original stays in the record)."""
+    if isinstance(value, str):
+        return undo_escapes(value)
+    if isinstance(value, list):
+        return [_display(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _display(v) for k, v in value.items()}
+    return value
+
+
+def _dump_json_line(obj: Any, out: TextIO) -> None:
+    out.write(json.dumps(obj, ensure_ascii=False, sort_keys=False) + "\n")
+
+
+# --------------------------------------------------------------------------- records
+
+
+def _add_records(sub: Any) -> None:
+    p = sub.add_parser("records", help="read records in any supported format and print them")
+    _add_input_paths(p)
+    p.add_argument("--format", choices=["jsonl", "table"], default="jsonl", help="output format (default jsonl)")
+    p.add_argument("--raw", action="store_true", help="print text exactly as read (Markdown escapes kept)")
+    p.set_defaults(run=_run_records)
+
+
+def _run_records(args: argparse.Namespace) -> int:
+    counter = FailureCounter(_read_all(args.paths))
+    out = sys.stdout
+    if args.format == "table":
+        out.write(f"{'trial_id':<24} {'format':<8} {'outcomes':>8}  title\n")
+    for rec in counter:
+        if args.format == "jsonl":
+            d = rec.to_dict()
+            _dump_json_line(d if args.raw else _display(d), out)
+        else:
+            title = (rec.brief_title or rec.official_title or "").replace("\n", " ")
+            if not args.raw:
+                title = undo_escapes(title)
+            out.write(f"{rec.trial_id:<24} {rec.source.format:<8} {len(rec.outcomes):>8}  {title[:80]}\n")
+    out.flush()
+    print(counter.summary(), file=sys.stderr)
+    return 1 if counter.failed else 0
