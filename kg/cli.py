@@ -107,7 +107,9 @@ def _dump_json_line(obj: Any, out: TextIO) -> None:
 def _add_records(sub: Any) -> None:
     p = sub.add_parser("records", help="read records in any supported format and print them")
     _add_input_paths(p)
-    p.add_argument("--format", choices=["jsonl", "table"], default="jsonl", help="output format (default jsonl)")
+    p.add_argument(
+        "--format", choices=["jsonl", "table"], default="jsonl", help="output format (default jsonl)"
+    )
     p.add_argument("--raw", action="store_true", help="print text exactly as read (Markdown escapes kept)")
     p.set_defaults(run=_run_records)
 

@@ -202,7 +202,8 @@ class TimeFrame:
 
     max_duration: str | None = None  # "P28D", "P60M", "P2Y", "PT24H"
     window_start: str | None = None  # "P120D", or "-P8D" before the anchor
-    timepoints: tuple[str, ...] = ()  # ISO offsets and event labels (baseline, pre-infusion, …), in time order
+    # ISO offsets and event labels (baseline, pre-infusion, …), in time order
+    timepoints: tuple[str, ...] = ()
     anchor: str | None = None  # infusion | first dose | CR | HSCT | enrolment | randomization | …
     unparsed: str | None = None  # why max_duration is empty when the text has a time frame
 
