@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
     _add_records(sub)
     _add_fetch(sub)
+    _add_query(sub)
+    _add_serve(sub)
     return parser
 
 
@@ -212,3 +214,124 @@ def _run_fetch(args: argparse.Namespace) -> int:
     else:
         print(summary.describe())
     return 1 if summary.counts.failed else 0
+
+
+# --------------------------------------------------------------------------- query
+
+
+QUERY_FORMATS = ("table", "csv", "tsv", "json", "md", "sparql-json")
+
+
+def _add_query(sub: Any) -> None:
+    p = sub.add_parser(
+        "query",
+        help="run a named competency query (queries/*.rq), a .rq file, or -e 'SPARQL' on a graph",
+    )
+    p.add_argument("name", nargs="?", help="query name (cq01_… or just cq01) or a .rq file")
+    p.add_argument("-e", "--expr", metavar="SPARQL", help="run this SPARQL text instead of a named query")
+    p.add_argument("--graph", metavar="PATH", help="a build folder or an RDF file (.ttl .nt .nq .trig .jsonld)")
+    p.add_argument(
+        "--param", action="append", default=[], metavar="KEY=VALUE", help="bind a declared query parameter"
+    )
+    p.add_argument("--format", choices=QUERY_FORMATS, default="table", help="output format (default table)")
+    p.add_argument("--list", action="store_true", help="list the named queries with their summaries")
+    p.add_argument("--show", action="store_true", help="print the query text (parameters bound) and exit")
+    p.set_defaults(run=_run_query)
+
+
+def _run_query(args: argparse.Namespace) -> int:
+    from kg import query as Q
+    from kg import results as R
+    from kg.errors import UsageError
+    from kg.resources import queries_dir
+
+    if args.list:
+        for q in Q.load_queries(queries_dir()):
+            params = " ".join(f"{p.name}={p.type}" + (f":{p.default}" if p.default else "") for p in q.params)
+            sys.stdout.write(f"{q.name:<40} {q.summary}" + (f"  [params: {params}]" if params else "") + "\n")
+        return 0
+    if bool(args.name) == bool(args.expr):
+        raise UsageError("give a query name or file, or -e 'SPARQL' (exactly one)")
+    values = dict(_split_param(p) for p in args.param)
+    if args.expr:
+        text = args.expr
+        if values:
+            raise UsageError("--param needs a named query (its header declares the parameters)")
+    else:
+        text = Q.bind_params(Q.find_query(args.name, queries_dir()), values)
+    if args.show:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return 0
+    if not args.graph:
+        raise UsageError("--graph PATH is required (a build folder or an RDF file)")
+    answer = Q.run_query(Q.open_store(Path(args.graph)), text)
+    if isinstance(answer, bool):
+        sys.stdout.write(("true" if answer else "false") + "\n")
+        return 0
+    if isinstance(answer, list):
+        import pyoxigraph as ox
+
+        sys.stdout.write(ox.serialize(answer, format=ox.RdfFormat.TURTLE).decode("utf-8"))
+        return 0
+    writers = {
+        "table": R.to_table,
+        "csv": R.to_csv,
+        "tsv": lambda r: R.to_csv(r, delimiter="\t"),
+        "json": R.to_plain_json,
+        "md": R.to_markdown,
+        "sparql-json": R.to_sparql_json,
+    }
+    sys.stdout.write(writers[args.format](answer))
+    return 0
+
+
+def _split_param(text: str) -> tuple[str, str]:
+    from kg.errors import UsageError
+
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise UsageError(f"--param {text!r}: expected KEY=VALUE")
+    return key.strip(), value
+
+
+# --------------------------------------------------------------------------- serve
+
+
+def _add_serve(sub: Any) -> None:
+    from kg.serve import ServeSettings
+
+    d = ServeSettings()
+    p = sub.add_parser("serve", help="serve a read-only SPARQL 1.1 endpoint with a YASGUI page")
+    p.add_argument("--graph", required=True, metavar="PATH", help="a build folder or an RDF file")
+    p.add_argument("--host", default=d.host, help=f"address to bind (default {d.host}: this machine only)")
+    p.add_argument("--port", type=int, default=d.port, help=f"port (default {d.port}; 0 picks a free one)")
+    p.add_argument("--timeout", type=float, default=d.timeout, help=f"seconds per query (default {d.timeout:g})")
+    p.add_argument("--max-rows", type=int, default=d.max_rows, help=f"rows per answer (default {d.max_rows})")
+    p.add_argument(
+        "--max-body", type=int, default=d.max_body, help=f"bytes per request body (default {d.max_body})"
+    )
+    p.add_argument("--workers", type=int, default=d.workers, help=f"query processes (default {d.workers})")
+    p.set_defaults(run=_run_serve)
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    from kg.query import load_queries, materialize_store
+    from kg.resources import queries_dir
+    from kg.serve import ServeSettings, serve
+
+    settings = ServeSettings(
+        host=args.host,
+        port=args.port,
+        timeout=args.timeout,
+        max_rows=args.max_rows,
+        max_body=args.max_body,
+        workers=args.workers,
+    )
+    store_path, tmp = materialize_store(Path(args.graph))
+    examples = [{"name": q.name, "summary": q.summary, "query": q.text} for q in load_queries(queries_dir())]
+    try:
+        serve(store_path, settings, examples)
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    return 0
