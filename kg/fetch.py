@@ -655,7 +655,12 @@ def run_fetch(
     with lock_folder(out):
         remove_leftovers(out)
         remove_leftovers(studies_dir)
-        previous = load_state(out)
+        try:
+            previous = load_state(out)
+        except UsageError:
+            if not options.restart:
+                raise
+            previous = None
         since = resolve_since(options.since, previous, options.query)
         params = build_params(replace(options.query, since=since))
         state, resumed = plan_run(previous, options.base_url, params, restart=options.restart, now=_utc_now())
