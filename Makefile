@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 OUT    ?= out
 
-.PHONY: demo test venv clean lint
+.PHONY: demo test venv clean lint vendor-yasgui
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,3 +25,10 @@ test: $(STAMP)
 
 clean:
 	rm -rf $(VENV) $(OUT) build *.egg-info
+
+# Refresh the vendored YASGUI editor (kg/static/yasgui/) from the npm registry.
+YASGUI_VERSION ?= 4.6.2
+vendor-yasgui:
+	tmp=$$(mktemp -d) && cd $$tmp && npm pack --silent @zazuko/yasgui@$(YASGUI_VERSION) >/dev/null && \
+	  tar xzf zazuko-yasgui-$(YASGUI_VERSION).tgz && \
+	  cp package/build/yasgui.min.js package/build/yasgui.min.css $(CURDIR)/kg/static/yasgui/ && rm -rf $$tmp
