@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from replay_server import Fault, ReplayServer, load_cassette
 
 from kg import fetch
 from kg.errors import UsageError
@@ -30,6 +29,7 @@ from kg.fetch import (
     RetryPolicy,
     StudyError,
 )
+from tests.replay_server import Fault, ReplayServer, load_cassette
 
 REPO = Path(__file__).resolve().parents[1]
 SINCE_FILTER = "AREA[LastUpdatePostDate]RANGE[2024-01-01,MAX]"
