@@ -207,16 +207,16 @@ def _regexes() -> dict[str, re.Pattern[str]]:
         ),
         "unit_first": re.compile(
             rf"(?<![a-z0-9])(?:(?P<uword>{uf_words})\s*|(?P<uatt>[{uf_attached}]))(?P<sign>[+-])?\s*"
-            rf"(?P<num>\d+(?:\.\d+)?)(?![\d.]|[a-z])(?:\s*(?:-|to|through|thru|–)\s*(?P<num2>\d+)(?![\d.]|\s*[a-z]))?"
+            rf"(?P<num>\d+(?:\.\d+)?)(?![\d.]|[a-z])(?:\s*(?:-|to|through|thru|–)\s*(?P<num2>\d+)(?![\d.]|\s*(?:{words})(?![a-z])))?"
         ),
         "list_more": re.compile(r"\s*(?:,\s*(?:and|or|&)?|and|or|&)\s*(?P<sign>[+-])?(?P<num>\d+(?:\.\d+)?)(?![\d.]|\s*[a-z(]|-)"),
         "list_before": re.compile(r"((?:(?<![\w.])\d+(?:\.\d+)?\s*(?:,\s*(?:and|or|&)?|and|or|&)\s*)+)$"),
         "ordinal": re.compile(rf"(?<![a-z])(?P<ord>{ordinals})\s+(?P<unit>day|week|month|year)(?![a-z])"),
         "cycle_ref": re.compile(
-            r"(?<![a-z])(?:cycles?|courses?|c)\s*(?P<n>\d+)(?:\s*,?\s*(?:day|d)\s*(?P<d>\d+))?(?![\d.])"
+            r"(?<![a-z])(?:cycles?|courses?|c)\s*(?P<n>\d+)(?:\s*,?\s*(?:days?|d)\s*(?P<d>\d+))?(?![\d.])"
         ),
         "cycle_len": re.compile(
-            r"(?:(?:cycles?|courses?)\s*(?:is|are|=|of|:|lasts?|length|duration)?\s*(?:is\s*)?[(=]?\s*"
+            r"(?:(?:cycles?|courses?)\s*(?:(?:length|duration)\s*)?(?:is|are|=|of|:|lasts?|\()\s*(?:is\s*)?[(=]?\s*"
             r"(?P<a>\d+)(?:\s*(?:or|/|-|to)\s*(?P<a2>\d+))?\s*-?\s*days?)"
             r"|(?:(?P<b>\d+)(?:\s*(?:or|/|-|to)\s*(?P<b2>\d+))?\s*-?\s*days?\s*(?:each|per\s+cycle|cycles?|courses?))"
         ),
@@ -513,7 +513,27 @@ def assign_roles(quantities: list[Quantity], hits: list[Hit], tokens: Tokens, lo
             elif cue.concept == "point" and role == "bare":
                 role = "point"
         out.append(replace(q, role=role))
-    return _pair_windows(out, low)
+    return _join_lists(_pair_windows(out, low), low)
+
+
+def _join_lists(quantities: list[Quantity], low: str) -> list[Quantity]:
+    """Items listed after an end ("to Week 24 and Week 56") end the window too; two or more bare
+    quantities listed with commas/"and" ("7 days after surgery, 14 days after surgery") are visits."""
+    out = list(quantities)
+    for i in range(1, len(out)):
+        gap = low[out[i - 1].end : out[i].start]
+        if out[i - 1].role == "end" and out[i].role in ("bare", "point") and _is_list_gap(gap):
+            out[i] = replace(out[i], role="end")
+    bare = [i for i, q in enumerate(out) if q.role in ("bare", "point") and q.form == "number"]
+    for a, b in zip(bare, bare[1:]):
+        if b == a + 1 and _is_list_gap(re.sub(r"\b(?:after|post|following)\b[^,;]*", "", low[out[a].end : out[b].start])):
+            out[a] = replace(out[a], role="point")
+            out[b] = replace(out[b], role="point")
+    return out
+
+
+def _is_list_gap(gap: str) -> bool:
+    return re.fullmatch(r"\s*\)?\s*(?:,|;|and|&|,\s*and|or)\s*(?:at\s+|on\s+|to\s+)?", gap) is not None
 
 
 def _cue_before(
