@@ -11,16 +11,19 @@ Layout of the output folder::
 
     DIR/studies/NCT01234567.json   one API v2 study object per file (what ``cartkg records DIR`` reads)
     DIR/.fetch-state.json          query, next page token and counts, rewritten after each page
+    DIR/.fetch-seen.txt            NCT ids listed so far in this run (to find saved studies no longer listed)
     DIR/.fetch.lock                held while a fetch writes into DIR
 
 A study's version is ``protocolSection.statusModule.lastUpdatePostDateStruct.date``; a study whose saved
-version equals the fetched one is not rewritten.
+version equals the fetched one is not rewritten.  When a complete listing without ``--since`` ends, the
+saved studies it did not list are reported (``not_listed``), never deleted.
 """
 
 from __future__ import annotations
 
 import contextlib
 import email.utils
+import functools
 import json
 import os
 import re
@@ -43,6 +46,7 @@ MAX_PAGE_SIZE = 1000  # the API coerces larger page sizes down to 1,000
 STUDIES_ENDPOINT = "/studies"
 STUDIES_DIR = "studies"
 STATE_NAME = ".fetch-state.json"
+SEEN_NAME = ".fetch-seen.txt"
 LOCK_NAME = ".fetch.lock"
 TEMP_SUFFIX = ".part"
 STATE_VERSION = 1
@@ -293,6 +297,7 @@ class FetchState:
     started_at: str = ""
     finished_at: str | None = None
     failures: tuple[str, ...] = ()
+    not_listed: tuple[str, ...] | None = None  # set when a complete listing without --since ends
 
     def to_json(self) -> str:
         d = asdict(self)
@@ -316,6 +321,7 @@ class FetchState:
                 started_at=str(d.get("started_at", "")),
                 finished_at=d.get("finished_at"),
                 failures=tuple(str(f) for f in d.get("failures", [])),
+                not_listed=None if d.get("not_listed") is None else tuple(str(n) for n in d["not_listed"]),
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"missing or malformed entry {exc}") from None
@@ -351,6 +357,11 @@ def resolve_since(value: str | None, previous: FetchState | None, query: FetchQu
     ):
         raise UsageError("--since last: the output folder has no completed fetch of this query; give a date")
     return previous.started_at[:10]
+
+
+def find_not_listed(saved: set[str], listed: set[str]) -> tuple[str, ...]:
+    """Saved studies that a complete listing did not return (withdrawn from the query), sorted."""
+    return tuple(sorted(saved - listed))
 
 
 def _describe(state: FetchState) -> str:
@@ -506,10 +517,19 @@ class PageClient:
 # --------------------------------------------------------------------------- I/O edge: files
 
 
+@functools.cache
+def _file_mode() -> int:
+    """0o666 less the process umask: what ``open()`` would give a new file (mkstemp gives 0o600)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so a reader (or a killed writer) sees the old file or the new one, whole."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
     try:
+        os.fchmod(fd, _file_mode())
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -519,6 +539,25 @@ def write_atomic(path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def append_seen(out: Path, nct_ids: list[str]) -> None:
+    """Record the ids one page listed (appended and synced before the state moves past that page)."""
+    with open(out / SEEN_NAME, "a", encoding="utf-8") as fh:
+        fh.write("".join(f"{n}\n" for n in nct_ids))
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def read_seen(out: Path) -> set[str]:
+    try:
+        return set((out / SEEN_NAME).read_text(encoding="utf-8").split())
+    except FileNotFoundError:
+        return set()
+
+
+def saved_ids(studies_dir: Path) -> set[str]:
+    return {p.stem for p in studies_dir.glob("NCT*.json") if NCT_RE.fullmatch(p.stem)}
 
 
 def remove_leftovers(folder: Path) -> int:
@@ -601,10 +640,12 @@ class FetchSummary:
     total_count: int | None
     requests: int
     failures: tuple[str, ...] = ()
+    not_listed: tuple[str, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["failures"] = list(self.failures)
+        d["not_listed"] = None if self.not_listed is None else list(self.not_listed)
         return d
 
     def describe(self) -> str:
@@ -615,6 +656,11 @@ class FetchSummary:
             f"{head}: {c.fetched}{total} studies fetched in {self.pages} pages "
             f"({c.new} new, {c.updated} updated, {c.unchanged} unchanged, {c.failed} failed)"
             f"{' after resuming' if self.resumed else ''} -> {self.out}"
+            + (
+                f"; {len(self.not_listed)} saved studies are no longer listed: {' '.join(self.not_listed)}"
+                if self.not_listed
+                else ""
+            )
         )
 
 
@@ -666,6 +712,8 @@ def run_fetch(
         state, resumed = plan_run(previous, options.base_url, params, restart=options.restart, now=_utc_now())
         if resumed:
             report(f"resuming after page {state.pages} ({state.counts.fetched} studies already fetched)")
+        else:
+            write_atomic(out / SEEN_NAME, b"")
         with PageClient(
             options.base_url, rate=options.rate, policy=options.policy, sleep=sleep, report=report
         ) as client:
@@ -680,6 +728,7 @@ def run_fetch(
         total_count=state.total_count,
         requests=requests,
         failures=state.failures,
+        not_listed=state.not_listed,
     )
 
 
@@ -701,6 +750,7 @@ def _fetch_pages(
         page = client.get_page(page_params(state.params, options.page_size, token), label)
         counts = state.counts
         failures = list(state.failures)
+        listed: list[str] = []
         for index, study in enumerate(page.studies):
             try:
                 nct_id, version = identify_study(study)
@@ -713,6 +763,7 @@ def _fetch_pages(
                 counts = counts.add("failed")
                 continue
             counts = counts.add(save_study(studies_dir, study, nct_id, version))
+            listed.append(nct_id)
         next_token = page.next_page_token
         if next_token is not None and (next_token == token or next_token in seen_tokens):
             raise FetchError(
@@ -720,6 +771,12 @@ def _fetch_pages(
             )
         if token:
             seen_tokens.add(token)
+        append_seen(studies_dir.parent, listed)
+        not_listed = None
+        if next_token is None and "filter.advanced" not in state.params:
+            not_listed = find_not_listed(saved_ids(studies_dir), read_seen(studies_dir.parent))
+            if not_listed:
+                report(f"{len(not_listed)} saved studies are no longer listed: {' '.join(not_listed)}")
         state = replace(
             state,
             next_page_token=next_token,
@@ -729,6 +786,7 @@ def _fetch_pages(
             total_count=page.total_count if state.pages == 0 else state.total_count,
             status="running" if next_token else "complete",
             finished_at=None if next_token else _utc_now(),
+            not_listed=not_listed,
         )
         write_atomic(studies_dir.parent / STATE_NAME, state.to_json().encode("utf-8"))
         pages_this_run += 1

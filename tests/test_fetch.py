@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -313,7 +314,13 @@ def test_fetch_saves_every_page_of_a_listing(tmp_path: Path, server: ReplayServe
     assert [h.answer for h in server.hits] == ["200"] * 4
     state = read_state(out)
     assert state is not None and state.status == "complete" and state.next_page_token is None
-    assert sorted(p.name for p in out.iterdir()) == sorted([fetch.LOCK_NAME, fetch.STATE_NAME, "studies"])
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [fetch.LOCK_NAME, fetch.SEEN_NAME, fetch.STATE_NAME, "studies"]
+    )
+    assert state.not_listed == () and summary.not_listed == ()
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert {stat.S_IMODE(p.stat().st_mode) for p in (out / "studies").iterdir()} == {0o666 & ~umask}
 
 
 def test_fetch_is_byte_identical_across_runs(tmp_path: Path, server: ReplayServer) -> None:
@@ -469,6 +476,24 @@ def test_fetch_since_saves_only_changed_versions(tmp_path: Path, server: ReplayS
         again = fetch.run_fetch(options(out, srv, since="2024-01-01"), report=quiet)
     assert again.counts == Counts(fetched=3, unchanged=3)
     assert file_ids(out) == after
+
+
+def test_fetch_reports_saved_studies_no_longer_listed(tmp_path: Path, server: ReplayServer) -> None:
+    out = tmp_path / "out"
+    fetch.run_fetch(options(out, server), report=quiet)
+    cassette = load_cassette("full")
+    gone = cassette["pages"][3]["body"]["studies"].pop(1)["protocolSection"]["identificationModule"]["nctId"]
+    with ReplayServer(cassette) as srv:
+        summary = fetch.run_fetch(options(out, srv, max_pages=2), report=quiet)
+        assert summary.not_listed is None  # not known before the listing is complete
+        summary = fetch.run_fetch(options(out, srv), report=quiet)
+    assert summary.complete and summary.resumed and summary.counts == Counts(fetched=19, unchanged=19)
+    assert summary.not_listed == (gone,)
+    assert f"1 saved studies are no longer listed: {gone}" in summary.describe()
+    assert (out / "studies" / f"{gone}.json").exists()  # reported, never deleted
+    assert read_state(out).not_listed == (gone,)  # type: ignore[union-attr]
+    with ReplayServer(load_cassette("since")) as srv:  # a --since listing cannot tell what is gone
+        assert fetch.run_fetch(options(out, srv, since="2024-01-01"), report=quiet).not_listed is None
 
 
 def test_fetch_max_pages_stops_and_the_next_run_continues(tmp_path: Path, server: ReplayServer) -> None:
