@@ -1,0 +1,153 @@
+"""Context of a mention: is an antigen the study's target, background, a measured marker, negated?
+
+The cues are rules of ``patterns/context.jsonl`` (label ``CTX``) and ``patterns/strategy.jsonl``
+(label ``CAR``, the words that make a mention part of a CAR's name: "anti-", "CAR-T", "targeting",
+"-specific", "-redirected" …).  Each cue says how far it reaches (``scope``: ``forward``, ``backward``,
+``both`` or ``sentence``; ``window`` in tokens).  :func:`sort_spans` writes two span groups:
+
+* ``doc.spans["kg"]``: the concept mentions (overlaps resolved, longest first), each with
+  ``kb_id_`` set to its context class (:data:`CLASSES`) and ``id_`` to the rule id;
+* ``doc.spans["kg_cue"]``: the cues (strategy, design, phase, enrolment, dose groups, relapse …).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from spacy.tokens import Doc, Span
+
+from kg.extract.vocab import CUE_LABELS, ENTITY_LABELS, Vocabulary
+
+ENTITY_KEY = "kg"
+CUE_KEY = "kg_cue"
+
+# Context classes, strongest first.
+NEGATED, BACKGROUND, TARGETED, MARKER, PLAIN = "negated", "background", "targeted", "marker", "plain"
+CLASSES = (NEGATED, BACKGROUND, TARGETED, MARKER, PLAIN)
+
+# Tokens a context cue does not reach across (CAR cues reach across commas: "CD19, CD20 and CD22 CAR-T").
+HARD_STOPS = frozenset({";", ":", ".", "!", "?"})
+SOFT_STOPS = HARD_STOPS | {",", "(", ")", "but", "while", "whereas", "which", "and then"}
+COORDINATORS = frozenset({"and", "or", "/", "&", "-", ",", "+", "plus", "and/or", "\\"})
+
+# Labels whose rules should win an overlap of equal length (lower first).
+LABEL_PRIORITY = {
+    "PRODUCT": 0, "THERAPY": 1, "ANTIGEN": 2, "COSTIM": 3, "SIGNAL": 4, "DISEASE": 5, "VECTOR": 6,
+    "SOURCE": 7, "CELLTYPE": 8, "BINDER": 9, "GENERATION": 10,
+}
+
+
+def sort_spans(doc: Doc, raw_key: str, vocab: Vocabulary) -> None:
+    """Resolve overlaps and classify every mention of ``doc.spans[raw_key]`` (see module doc)."""
+    raw = list(doc.spans[raw_key]) if raw_key in doc.spans else []
+    entities = resolve_overlaps([s for s in raw if s.label_ in ENTITY_LABELS])
+    cues = sorted(
+        (c for label in sorted(CUE_LABELS) for c in resolve_overlaps(s for s in raw if s.label_ == label)),
+        key=lambda s: (s.start, s.end, s.label_, s.id_),
+    )
+    sent_of = sentence_index(doc)
+    classes = [classify(doc, ent, cues, sent_of, vocab) for ent in entities]
+    propagate_coordination(doc, entities, classes)
+    doc.spans[ENTITY_KEY] = [
+        Span(doc, e.start, e.end, label=e.label_, kb_id=cls, span_id=e.id_) for e, cls in zip(entities, classes)
+    ]
+    doc.spans[CUE_KEY] = cues
+    if raw_key in doc.spans:
+        del doc.spans[raw_key]
+
+
+def resolve_overlaps(spans: Iterable[Span]) -> list[Span]:
+    """Keep the longest of overlapping mentions (ties: label priority, then rule id); sorted by start."""
+    ranked = sorted(
+        spans, key=lambda s: (-(s.end - s.start), s.start, LABEL_PRIORITY.get(s.label_, 99), s.id_)
+    )
+    taken: set[int] = set()
+    kept = []
+    for s in ranked:
+        if any(i in taken for i in range(s.start, s.end)):
+            continue
+        kept.append(s)
+        taken.update(range(s.start, s.end))
+    return sorted(kept, key=lambda s: (s.start, s.end))
+
+
+def sentence_index(doc: Doc) -> list[int]:
+    """Sentence number of every token."""
+    out = [0] * len(doc)
+    for n, sent in enumerate(doc.sents):
+        for i in range(sent.start, sent.end):
+            out[i] = n
+    return out
+
+
+def classify(doc: Doc, ent: Span, cues: Sequence[Span], sent_of: list[int], vocab: Vocabulary) -> str:
+    """The context class of one mention (strongest class whose cue reaches it)."""
+    found: set[str] = set()
+    sent = sent_of[ent.start]
+    own_sentence = False
+    background_sentence = False
+    for cue in cues:
+        if sent_of[cue.start] != sent:
+            continue
+        rule = vocab.rule(cue.id_)
+        if cue.label_ == "CTX":
+            kind = rule.concepts[0]
+            if rule.scope == "sentence":
+                if kind == "own":
+                    own_sentence = True
+                elif kind == "background":
+                    background_sentence = True
+                continue
+            if reaches(doc, cue, ent, rule.scope or "forward", rule.window, SOFT_STOPS):
+                found.add(kind)
+        elif cue.label_ == "CAR" and ent.label_ == "ANTIGEN":
+            if reaches(doc, cue, ent, rule.scope or "both", rule.window, HARD_STOPS):
+                found.add("car")
+    if "negation" in found:
+        return NEGATED
+    if "history" in found or "negative_marker" in found:
+        return BACKGROUND
+    if background_sentence and not own_sentence:
+        return BACKGROUND
+    if ent.label_ != "ANTIGEN":
+        return PLAIN
+    if "car" in found:
+        return TARGETED
+    if "positive_marker" in found or "measured" in found:
+        return MARKER
+    return PLAIN
+
+
+def reaches(doc: Doc, cue: Span, ent: Span, scope: str, window: int, stops: frozenset[str]) -> bool:
+    """Does ``cue`` reach ``ent`` within ``window`` tokens in ``scope`` without crossing a stop token?"""
+    if scope in ("forward", "both") and ent.start >= cue.end:
+        gap = range(cue.end, ent.start)
+        if ent.start - cue.end <= window and not any(doc[i].lower_ in stops for i in gap):
+            return True
+    if scope in ("backward", "both") and ent.end <= cue.start:
+        gap = range(ent.end, cue.start)
+        if cue.start - ent.end <= window and not any(doc[i].lower_ in stops for i in gap):
+            return True
+    return False
+
+
+def propagate_coordination(doc: Doc, entities: list[Span], classes: list[str]) -> None:
+    """Coordinated antigens ("CD19 and CD22 …", "CD19/CD22") share the targeted class."""
+    n = len(entities)
+    i = 0
+    while i < n:
+        j = i
+        while (
+            j + 1 < n
+            and entities[j].label_ == "ANTIGEN"
+            and entities[j + 1].label_ == "ANTIGEN"
+            and all(doc[k].lower_ in COORDINATORS for k in range(entities[j].end, entities[j + 1].start))
+            and entities[j + 1].start - entities[j].end <= 2
+        ):
+            j += 1
+        group = range(i, j + 1)
+        if j > i and any(classes[k] == TARGETED for k in group):
+            for k in group:
+                if classes[k] in (MARKER, PLAIN):
+                    classes[k] = TARGETED
+        i = j + 1
