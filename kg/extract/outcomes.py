@@ -183,12 +183,14 @@ def _find_version(tokens: Tokens, hit: Hit, hits: list[Hit], row: dict[str, Any]
     regex = row.get("version_regex")
     concept = row["concept"]
     others = [h for h in hits if h.concept != concept]
+    inside = range(hit.tstart, hit.tend)
     after = range(hit.tend, min(len(doc), hit.tend + VERSION_AFTER))
     before = range(hit.tstart - 1, max(-1, hit.tstart - 1 - VERSION_BEFORE), -1)
-    for window, stops in ((after, {";"}), (before, {";", ",", "."})):
+    stop_before = {";", ",", ".", "and", "or", "/"}
+    for window, stops in ((inside, set()), (after, {";", "and", "or"}), (before, stop_before)):
         for i in window:
             text = doc[i].text
-            if text in stops or any(o.tstart <= i < o.tend for o in others):
+            if text.lower() in stops or any(o.tstart <= i < o.tend for o in others):
                 break
             key = text.lower()
             key = key[1:] if key.startswith("v") and key[1:2].isdigit() else key

@@ -209,7 +209,10 @@ def _regexes() -> dict[str, re.Pattern[str]]:
             rf"(?<![a-z0-9])(?:(?P<uword>{uf_words})\s*|(?P<uatt>[{uf_attached}]))(?P<sign>[+-])?\s*"
             rf"(?P<num>\d+(?:\.\d+)?)(?![\d.]|[a-z])(?:\s*(?:-|to|through|thru|–)\s*(?P<num2>\d+)(?![\d.]|\s*(?:{words})(?![a-z])))?"
         ),
-        "list_more": re.compile(r"\s*(?:,\s*(?:and|or|&)?|and|or|&)\s*(?P<sign>[+-])?(?P<num>\d+(?:\.\d+)?)(?![\d.]|\s*[a-z(]|-)"),
+        "list_more": re.compile(
+            r"\s*(?:,\s*(?:and|or|&)?|and|or|&)\s*(?P<sign>[+-])?(?P<num>\d+(?:\.\d+)?)"
+            rf"(?![\d.]|-|\s*(?:{words})(?![a-z]))"
+        ),
         "list_before": re.compile(r"((?:(?<![\w.])\d+(?:\.\d+)?\s*(?:,\s*(?:and|or|&)?|and|or|&)\s*)+)$"),
         "ordinal": re.compile(rf"(?<![a-z])(?P<ord>{ordinals})\s+(?P<unit>day|week|month|year)(?![a-z])"),
         "cycle_ref": re.compile(
