@@ -298,6 +298,8 @@ class FetchState:
     finished_at: str | None = None
     failures: tuple[str, ...] = ()
     not_listed: tuple[str, ...] | None = None  # set when a complete listing without --since ends
+    # outcomes of the page being written, kept so a run killed mid-page still counts those studies right
+    pending: dict[str, str] | None = None
 
     def to_json(self) -> str:
         d = asdict(self)
@@ -322,6 +324,9 @@ class FetchState:
                 finished_at=d.get("finished_at"),
                 failures=tuple(str(f) for f in d.get("failures", [])),
                 not_listed=None if d.get("not_listed") is None else tuple(str(n) for n in d["not_listed"]),
+                pending=None
+                if d.get("pending") is None
+                else {str(k): str(v) for k, v in d["pending"].items()},
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"missing or malformed entry {exc}") from None
@@ -600,18 +605,21 @@ def lock_folder(out: Path) -> Iterator[None]:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
-def save_study(studies_dir: Path, study: Mapping[str, Any], nct_id: str, version: str | None) -> Outcome:
-    """Save one study unless the saved copy has the same version; returns what happened."""
-    path = studies_dir / f"{nct_id}.json"
+@dataclass(frozen=True)
+class PlannedStudy:
+    nct_id: str
+    data: bytes
+    outcome: Outcome
+
+
+def plan_study(studies_dir: Path, study: Mapping[str, Any], nct_id: str, version: str | None) -> PlannedStudy:
+    """What saving one study would do: new, updated, or unchanged (then it is not written)."""
     data = serialize_study(study)
     try:
-        saved = path.read_bytes()
+        saved = (studies_dir / f"{nct_id}.json").read_bytes()
     except FileNotFoundError:
         saved = None
-    outcome = classify_version(saved, version, data)
-    if outcome != "unchanged":
-        write_atomic(path, data)
-    return outcome
+    return PlannedStudy(nct_id, data, classify_version(saved, version, data))
 
 
 # --------------------------------------------------------------------------- the fetch
@@ -662,6 +670,10 @@ class FetchSummary:
                 else ""
             )
         )
+
+
+def _as_outcome(value: str) -> Outcome:
+    return "new" if value == "new" else "updated" if value == "updated" else "unchanged"
 
 
 def _stderr(message: str) -> None:
@@ -750,7 +762,7 @@ def _fetch_pages(
         page = client.get_page(page_params(state.params, options.page_size, token), label)
         counts = state.counts
         failures = list(state.failures)
-        listed: list[str] = []
+        planned: list[PlannedStudy] = []
         for index, study in enumerate(page.studies):
             try:
                 nct_id, version = identify_study(study)
@@ -762,8 +774,19 @@ def _fetch_pages(
                 report(f"skipped {message}")
                 counts = counts.add("failed")
                 continue
-            counts = counts.add(save_study(studies_dir, study, nct_id, version))
-            listed.append(nct_id)
+            planned.append(plan_study(studies_dir, study, nct_id, version))
+        # A killed run may have written part of this page: it then reads as unchanged, so count each study
+        # as the first attempt at this page classified it.
+        pending = state.pending or {}
+        writes = {p.nct_id: p.outcome for p in planned if p.outcome != "unchanged"}
+        if writes.keys() - pending.keys():
+            state = replace(state, pending={**writes, **pending})
+            write_atomic(studies_dir.parent / STATE_NAME, state.to_json().encode("utf-8"))
+        for p in planned:
+            if p.outcome != "unchanged":
+                write_atomic(studies_dir / f"{p.nct_id}.json", p.data)
+            counts = counts.add(_as_outcome(pending.get(p.nct_id, p.outcome)))
+        listed = [p.nct_id for p in planned]
         next_token = page.next_page_token
         if next_token is not None and (next_token == token or next_token in seen_tokens):
             raise FetchError(
@@ -787,6 +810,7 @@ def _fetch_pages(
             status="running" if next_token else "complete",
             finished_at=None if next_token else _utc_now(),
             not_listed=not_listed,
+            pending=None,
         )
         write_atomic(studies_dir.parent / STATE_NAME, state.to_json().encode("utf-8"))
         pages_this_run += 1

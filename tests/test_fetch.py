@@ -388,6 +388,32 @@ def test_fetch_never_half_saves_a_page_that_stays_broken(tmp_path: Path, server:
     }
 
 
+def test_fetch_crash_inside_a_page_still_counts_right(
+    tmp_path: Path, server: ReplayServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out"
+    real_write = fetch.write_atomic
+    written: list[str] = []
+
+    def crash_on_eighth_study(path: Path, data: bytes) -> None:
+        if path.parent.name == "studies":
+            if len(written) == 7:
+                raise KeyboardInterrupt  # stands in for a kill between two study files of page 2
+            written.append(path.name)
+        real_write(path, data)
+
+    monkeypatch.setattr(fetch, "write_atomic", crash_on_eighth_study)
+    with pytest.raises(KeyboardInterrupt):
+        fetch.run_fetch(options(out, server), report=quiet)
+    monkeypatch.setattr(fetch, "write_atomic", real_write)
+    assert len(folder_bytes(out)) == 7  # page 1, then two of page 2's five
+    state = read_state(out)
+    assert state is not None and state.pages == 1 and state.pending is not None and len(state.pending) == 5
+    summary = fetch.run_fetch(options(out, server), report=quiet)
+    assert summary.resumed and summary.counts == Counts(fetched=20, new=20)
+    assert read_state(out).pending is None  # type: ignore[union-attr]
+
+
 def test_fetch_fails_clearly_on_a_refused_request(tmp_path: Path, server: ReplayServer) -> None:
     opts = options(tmp_path / "out", server, query=FetchQuery(intr="axicabtagene ciloleucel"))
     with pytest.raises(FetchError, match=r"refused the request \(HTTP 400: parameters .*query.intr"):
