@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_fetch(sub)
     _add_query(sub)
     _add_serve(sub)
+    _add_timeframes(sub)
     return parser
 
 
@@ -335,3 +336,51 @@ def _run_serve(args: argparse.Namespace) -> int:
         if tmp is not None:
             tmp.cleanup()
     return 0
+
+
+# --------------------------------------------------------------------------- timeframes
+
+
+def _add_timeframes(sub: Any) -> None:
+    p = sub.add_parser(
+        "timeframes",
+        help="corpus report: share of outcome time frames with a parsed ISO 8601 max_duration, and the rest",
+        description="Parse every outcome time frame of the records and report the share with a parsed "
+        "max_duration, the reasons for the rest (most frequent first) and each unparsed time frame.",
+    )
+    _add_input_paths(p)
+    p.add_argument("--format", choices=["table", "json"], default="table", help="output format (default table)")
+    p.add_argument("--all", action="store_true", help="list every time frame with its parse, not only the unparsed")
+    p.set_defaults(run=_run_timeframes)
+
+
+def _run_timeframes(args: argparse.Namespace) -> int:
+    from kg.extract.timeframe import report_time_frames
+
+    counter = FailureCounter(_read_all(args.paths))
+    report = report_time_frames(counter)
+    out = sys.stdout
+    if args.format == "json":
+        data = report.to_json()
+        if args.all:
+            data["all"] = [
+                {"trial_id": r.trial_id, "outcome": r.outcome, "time_frame": r.time_frame,
+                 "max_duration": r.timeframe.max_duration, "window_start": r.timeframe.window_start,
+                 "timepoints": list(r.timeframe.timepoints), "anchor": r.timeframe.anchor}
+                for r in report.rows
+            ]
+        _dump_json_line(data, out)
+    else:
+        out.write(f"time frames: {report.total}  with max_duration: {report.parsed}  share: {report.share:.1%}\n")
+        for reason, count in report.reasons():
+            out.write(f"  {count:>4}  {reason}\n")
+        rows = report.rows if args.all else report.unparsed
+        if rows:
+            out.write(f"\n{'trial_id':<24} {'#':>3} {'max_duration':<12} time frame  [reason]\n")
+        for r in rows:
+            text = " ".join(r.time_frame.split())
+            why = f"  [{r.timeframe.unparsed}]" if r.timeframe.unparsed else ""
+            out.write(f"{r.trial_id:<24} {r.outcome:>3} {r.timeframe.max_duration or '-':<12} {text[:90]}{why}\n")
+    out.flush()
+    print(counter.summary(), file=sys.stderr)
+    return 1 if counter.failed else 0

@@ -515,6 +515,8 @@ def assign_roles(quantities: list[Quantity], hits: list[Hit], tokens: Tokens, lo
                 role = "every"
             elif cue.concept == "point" and role == "bare":
                 role = "point"
+        if q.sign < 0 and role == "bare":
+            role = "point"  # "15 minutes before surgery" is a visit before the anchor, not a window end
         out.append(replace(q, role=role))
     return _join_lists(_pair_windows(out, low), low)
 
@@ -604,7 +606,7 @@ def max_quantity(
     if any(q.role == "start" for q in quantities):
         return None, "only the start of the window is stated"
     if events or quantities:
-        return None, "only event or pre-anchor time points, no offset after the anchor"
+        return None, "only time points at or before the anchor (baseline, pre-dose, '… before'), no offset after it"
     return None, "no duration or visit day stated"
 
 
@@ -717,3 +719,71 @@ def _implied_anchor(events: list[Hit]) -> str | None:
     if "pre-infusion" in concepts:
         return "infusion"
     return None
+
+
+# ------------------------------------------------------------------------------------ corpus report
+
+
+@dataclass(frozen=True)
+class TimeFrameRow:
+    """One outcome time frame of a corpus and what the parser made of it."""
+
+    trial_id: str
+    outcome: int  # index in TrialRecord.outcomes
+    role: str
+    time_frame: str
+    timeframe: TimeFrame
+
+
+@dataclass(frozen=True)
+class TimeFrameReport:
+    """The share of time frames with a parsed ``max_duration``, and the rest with the reason."""
+
+    rows: tuple[TimeFrameRow, ...]
+
+    @property
+    def total(self) -> int:
+        return len(self.rows)
+
+    @property
+    def parsed(self) -> int:
+        return sum(1 for r in self.rows if r.timeframe.max_duration)
+
+    @property
+    def share(self) -> float:
+        return self.parsed / self.total if self.total else 0.0
+
+    @property
+    def unparsed(self) -> tuple[TimeFrameRow, ...]:
+        return tuple(r for r in self.rows if not r.timeframe.max_duration)
+
+    def reasons(self) -> list[tuple[str, int]]:
+        """Reasons for the unparsed time frames, most frequent first."""
+        counts: dict[str, int] = {}
+        for r in self.unparsed:
+            key = r.timeframe.unparsed or "unknown"
+            counts[key] = counts.get(key, 0) + 1
+        return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "time_frames": self.total,
+            "with_max_duration": self.parsed,
+            "share": round(self.share, 4),
+            "reasons": [{"reason": k, "count": v} for k, v in self.reasons()],
+            "unparsed": [
+                {"trial_id": r.trial_id, "outcome": r.outcome, "role": r.role, "time_frame": r.time_frame,
+                 "reason": r.timeframe.unparsed}
+                for r in self.unparsed
+            ],
+        }
+
+
+def report_time_frames(records: Iterable[Any]) -> TimeFrameReport:
+    """Parse every outcome time frame of ``records`` (``TrialRecord``s); outcomes without one are skipped."""
+    rows = []
+    for rec in records:
+        for i, oc in enumerate(rec.outcomes):
+            if oc.time_frame and oc.time_frame.strip():
+                rows.append(TimeFrameRow(rec.trial_id, i, oc.role, oc.time_frame, parse_time_frame(oc.time_frame)))
+    return TimeFrameReport(tuple(rows))
