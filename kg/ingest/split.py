@@ -76,6 +76,7 @@ class Segment:
     timeness: Timeness
     ends_sentence: bool
     starts_lower: bool
+    starts_upper: bool
     opener: bool  # continues a list or clause: "and …", "or …", "including …", "as well as …"
     list_item: bool  # a short lower-case item ("fibrosis", "tear cytokines"), not a function word first
     short_item: bool  # one or two words ("ASAP", "Duration")
@@ -203,6 +204,7 @@ def describe_segment(text: str, vocab: Vocabulary) -> Segment:
         timeness=classify_timeness(lower, words, vocab),
         ends_sentence=bool(vocab.sentence_end.search(plain)),
         starts_lower=starts_lower,
+        starts_upper=bool(plain) and plain[0].isupper(),
         opener=bool(vocab.measure_opener.match(lower)),
         list_item=starts_lower and content_start and words <= w["list_item_words"],
         short_item=content_start and 0 < words <= w["short_item_words"],
@@ -286,19 +288,24 @@ class _Suffix:
 
     rest: tuple[float, ...]  # penalties of segments (j, n) that do not continue a time expression
     inner_ends: tuple[int, ...]  # sentence ends in [j, n - 1)
+    inner_closers: tuple[int, ...]  # list-closing "and …"/"or …" segments in (j, n - 1)
     long_words: tuple[float, ...]  # word-length penalties of segments [j, n)
 
     @classmethod
     def build(cls, segments: Sequence[Segment], w: dict[str, float]) -> _Suffix:
         n = len(segments)
         rest, inner_ends, long_words = [0.0] * (n + 1), [0] * (n + 1), [0.0] * (n + 1)
+        inner_closers = [0] * (n + 1)
         for j in range(n - 1, -1, -1):
             rest[j] = rest[j + 1] + (score_time_rest(segments[j + 1], w) if j + 1 < n else 0.0)
             inner_ends[j] = inner_ends[j + 1] + (1 if j < n - 1 and segments[j].ends_sentence else 0)
+            inner_closers[j] = inner_closers[j + 1] + (
+                1 if 0 < j < n - 1 and segments[j].starts_lower and segments[j].opener else 0
+            )
             long_words[j] = long_words[j + 1] + _excess(
                 segments[j].words, w["time_segment_words_free"], w["time_segment_word_penalty"]
             )
-        return cls(tuple(rest), tuple(inner_ends), tuple(long_words))
+        return cls(tuple(rest), tuple(inner_ends), tuple(inner_closers), tuple(long_words))
 
 
 def score_time_rest(seg: Segment, w: dict[str, float]) -> float:
@@ -318,12 +325,24 @@ def score_time(segments: Sequence[Segment], j: int, i: int, suffix: _Suffix, w: 
         return w["time_absent"]
     score = w[_START_WEIGHT[segments[j].timeness]] + suffix.rest[j] - suffix.long_words[j]
     score += w["time_inner_sentence_end"] * suffix.inner_ends[j]
+    score += w["time_inner_list_close"] * (suffix.inner_closers[j + 1] if j + 1 < len(segments) else 0)
     prev = segments[j - 1]
     if prev.ends_sentence:
         score += w["time_after_sentence_end"]
+    elif _case_restarts(segments, j, i):
+        score += w["time_after_case_change"]
     elif j - 1 >= i:  # the description's last segment would also read as time: the run stops early
         score += w.get(_NOT_MAXIMAL_WEIGHT.get(prev.timeness, ""), 0.0)
     return score
+
+
+def _case_restarts(segments: Sequence[Segment], j: int, i: int) -> bool:
+    """A capitalised segment after a lower-case tail of the description ("…, at 1 year, Up to 2 years")."""
+    prev, first = segments[j - 1], segments[j]
+    if j - 1 < i or not (prev.starts_lower and first.starts_upper) or prev.timeness not in _TIME_LIKE:
+        return False
+    before = segments[j - 2] if j - 2 >= i else None
+    return before is None or before.timeness in (Timeness.NONE, Timeness.CUE)
 
 
 def score_description(segments: Sequence[Segment], i: int, j: int, w: dict[str, float]) -> float:
@@ -399,6 +418,7 @@ _START_WEIGHT = {
     Timeness.CONTINUATION: "time_start_continuation",
     Timeness.NONE: "time_start_none",
 }
+_TIME_LIKE = (Timeness.STRONG, Timeness.WEAK, Timeness.CONTINUATION)
 _NOT_MAXIMAL_WEIGHT = {
     Timeness.STRONG: "time_not_maximal_strong",
     Timeness.WEAK: "time_not_maximal_weak",
@@ -430,7 +450,7 @@ def compile_vocabulary(data: dict[str, Any]) -> Vocabulary:
     )
     return Vocabulary(
         duration=re.compile(duration),
-        starts_duration=re.compile(rf"^(?:the\s+|at\s+|on\s+|by\s+|in\s+|for\s+|\W+)?(?:{duration})"),
+        starts_duration=re.compile(rf"^(?:(?:{_alternation(data['duration_prefixes'])})\s+|\W+)?(?:{duration})"),
         time_word=re.compile(rf"\b(?:{_alternation(data['time_words'])})\b"),
         strong_start=_prefix(data["strong_starters"]),
         weak_start=_prefix(data["weak_starters"]),
