@@ -147,7 +147,7 @@ def sniff_format(head: bytes, name: str, *, complete: bool) -> Sniffed:
     if stripped[0] in "{[":
         return Sniffed(_json_kind(stripped, suffix, complete=complete), encoding)
     delimiter = _csv_delimiter(text, suffix)
-    if delimiter:
+    if delimiter and not (complete and _is_seven_lines(text) and not _has_csv_header(text)):
         return Sniffed("csv", encoding, delimiter)
     return Sniffed("text", encoding)
 
@@ -209,6 +209,16 @@ def _json_kind(text: str, suffix: str, *, complete: bool) -> str:
 
 
 def _csv_delimiter(text: str, suffix: str) -> str | None:
+    """The delimiter when the first line reads as a download header, or the file is named .csv/.tsv."""
+    found = _has_csv_header(text)
+    if found:
+        return found
+    if suffix in CSV_SUFFIXES:
+        return "\t" if suffix == ".tsv" else ","
+    return None
+
+
+def _has_csv_header(text: str) -> str | None:
     """The delimiter when the first line reads as a ClinicalTrials.gov CSV/TSV header, else None."""
     first = text.split("\n", 1)[0].rstrip("\r")
     known = set(load_csv_columns()["known"])
@@ -220,9 +230,13 @@ def _csv_delimiter(text: str, suffix: str) -> str | None:
         hits = sum(1 for cell in cells if cell in known)
         if hits >= 2 or (hits == 1 and len(cells) == 1 and cells[0] in DISTINCT_COLUMNS):
             return delimiter
-    if suffix in CSV_SUFFIXES:
-        return "\t" if suffix == ".tsv" else ","
     return None
+
+
+def _is_seven_lines(text: str) -> bool:
+    """Whether a whole file has exactly seven lines (a final newline ends the last one)."""
+    body = text[:-1] if text.endswith("\n") else text
+    return body.count("\n") == 6
 
 
 def text_stream(stream: BinaryIO, encoding: str, newline: str | None) -> TextIO:

@@ -3,8 +3,10 @@
 Lines, in order: title; brief summary; conditions (joined by ``|``); interventions (``TYPE: name``
 joined by ``|``); primary outcomes; secondary outcomes; detailed description.  Outcome lines join each
 outcome's parts with ``", "`` and outcomes with ``"|"``; :func:`kg.ingest.split.split_outcomes` splits
-them back.  A line ends at ``\\n`` (``\\r\\n`` too); a final newline after line 7 is allowed, so a file
-has exactly seven lines.  ``trial_id`` is the first NCT number in the text, else the file's stem.
+them back.  A line ends at ``\\n`` (``\\r\\n`` too) and a final newline only ends the last line, so a
+file has exactly seven lines: ``"l1\\n…\\nl7"`` or ``"l1\\n…\\nl7\\n"``; an empty seventh line (no detailed
+description) is written ``"l1\\n…\\nl6\\n\\n"`` (``"l1\\n…\\nl6\\n"`` is six lines).  ``trial_id`` is the
+first NCT number anywhere in the text, else the file's stem.
 """
 
 from __future__ import annotations

@@ -201,7 +201,9 @@ class _Utf8Reader:
         self._text = text_stream(stream, encoding, newline="")
 
     def read(self, size: int = -1) -> bytes:
-        return self._text.read(size if size and size > 0 else -1).encode("utf-8", "surrogateescape")
+        if size == 0:
+            return b""
+        return self._text.read(size if size > 0 else -1).encode("utf-8", "surrogateescape")
 
 
 # --------------------------------------------------------------------------- one study
