@@ -349,8 +349,12 @@ def _add_timeframes(sub: Any) -> None:
         "max_duration, the reasons for the rest (most frequent first) and each unparsed time frame.",
     )
     _add_input_paths(p)
-    p.add_argument("--format", choices=["table", "json"], default="table", help="output format (default table)")
-    p.add_argument("--all", action="store_true", help="list every time frame with its parse, not only the unparsed")
+    p.add_argument(
+        "--format", choices=["table", "json"], default="table", help="output format (default table)"
+    )
+    p.add_argument(
+        "--all", action="store_true", help="list every time frame with its parse, not only the unparsed"
+    )
     p.set_defaults(run=_run_timeframes)
 
 
@@ -371,7 +375,9 @@ def _run_timeframes(args: argparse.Namespace) -> int:
             ]
         _dump_json_line(data, out)
     else:
-        out.write(f"time frames: {report.total}  with max_duration: {report.parsed}  share: {report.share:.1%}\n")
+        out.write(
+            f"time frames: {report.total}  with max_duration: {report.parsed}  share: {report.share:.1%}\n"
+        )
         for reason, count in report.reasons():
             out.write(f"  {count:>4}  {reason}\n")
         rows = report.rows if args.all else report.unparsed
@@ -380,7 +386,8 @@ def _run_timeframes(args: argparse.Namespace) -> int:
         for r in rows:
             text = " ".join(r.time_frame.split())
             why = f"  [{r.timeframe.unparsed}]" if r.timeframe.unparsed else ""
-            out.write(f"{r.trial_id:<24} {r.outcome:>3} {r.timeframe.max_duration or '-':<12} {text[:90]}{why}\n")
+            end = r.timeframe.max_duration or "-"
+            out.write(f"{r.trial_id:<24} {r.outcome:>3} {end:<12} {text[:90]}{why}\n")
     out.flush()
     print(counter.summary(), file=sys.stderr)
     return 1 if counter.failed else 0

@@ -25,9 +25,36 @@ from kg.records import Evidence, Outcome, OutcomeExtraction
 from kg.text import NormalizedText, normalize, undo_escapes
 
 ENDPOINT_CLASSES = (
-    "ORR", "CR", "CRI", "PR", "SD", "PD", "DOR", "PFS", "OS", "EFS", "DFS", "RFS", "DLT", "MTD", "AE", "SAE",
-    "CRS", "ICANS", "GVHD", "MRD", "CMAX", "TMAX", "AUC", "CYTOKINE", "PERSISTENCE", "VCN", "BCA", "QOL",
-    "FEASIBILITY", "OTHER",
+    "ORR",
+    "CR",
+    "CRI",
+    "PR",
+    "SD",
+    "PD",
+    "DOR",
+    "PFS",
+    "OS",
+    "EFS",
+    "DFS",
+    "RFS",
+    "DLT",
+    "MTD",
+    "AE",
+    "SAE",
+    "CRS",
+    "ICANS",
+    "GVHD",
+    "MRD",
+    "CMAX",
+    "TMAX",
+    "AUC",
+    "CYTOKINE",
+    "PERSISTENCE",
+    "VCN",
+    "BCA",
+    "QOL",
+    "FEASIBILITY",
+    "OTHER",
 )
 
 
@@ -43,7 +70,7 @@ class Match:
 
 
 def annotate_outcome(outcome: Outcome, index: int) -> tuple[OutcomeExtraction, list[Evidence]]:
-    """Annotate ``outcome`` (the ``index``-th of its record); evidence offsets point into the original text."""
+    """Annotate ``outcome``, the ``index``-th of its record; evidence offsets point into the original text."""
     texts = {"measure": normalize(outcome.measure or "")}
     if outcome.description:
         texts["description"] = normalize(outcome.description)
@@ -87,7 +114,9 @@ def annotate_outcome(outcome: Outcome, index: int) -> tuple[OutcomeExtraction, l
 
 def _evidence(slot: str, m: Match, nt: NormalizedText, field: str) -> Evidence:
     start, end = nt.to_original(m.start, m.end)
-    return Evidence(slot=slot, value=m.value, field=field, start=start, end=end, text=nt.original[start:end], rule=m.rule)
+    return Evidence(
+        slot=slot, value=m.value, field=field, start=start, end=end, text=nt.original[start:end], rule=m.rule
+    )
 
 
 # ------------------------------------------------------------------------------------------ endpoint
@@ -177,7 +206,9 @@ def criteria_in_text(text: str, field: str) -> list[Match]:
     return out
 
 
-def _find_version(tokens: Tokens, hit: Hit, hits: list[Hit], row: dict[str, Any]) -> tuple[str, int, int] | None:
+def _find_version(
+    tokens: Tokens, hit: Hit, hits: list[Hit], row: dict[str, Any]
+) -> tuple[str, int, int] | None:
     doc = tokens.doc
     versions: dict[str, str] = row.get("versions") or {}
     regex = row.get("version_regex")

@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 from kg.records import TimeFrame
@@ -28,7 +28,7 @@ from kg.text import normalize
 # ---------------------------------------------------------------------------------------------- data
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_json(name: str) -> dict[str, Any]:
     """A JSON data file of ``kg/extract/patterns``."""
     with package_file("extract", "patterns", name).open(encoding="utf-8") as fh:
@@ -36,7 +36,7 @@ def load_json(name: str) -> dict[str, Any]:
     return data
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_patterns(name: str) -> tuple[dict[str, Any], ...]:
     """The rules of a JSONL pattern file of ``kg/extract/patterns`` (one rule per line)."""
     rows = []
@@ -80,7 +80,9 @@ def make_tokens(text: str) -> Tokens:
 
     matches = list(TOKEN.finditer(text))
     words = [m.group() for m in matches] or [" "]
-    spaces = [i + 1 < len(matches) and matches[i + 1].start() > m.end() for i, m in enumerate(matches)] or [False]
+    spaces = [i + 1 < len(matches) and matches[i + 1].start() > m.end() for i, m in enumerate(matches)] or [
+        False
+    ]
     doc = Doc(blank_nlp().vocab, words=words, spaces=spaces)
     return Tokens(doc, tuple(m.start() for m in matches), tuple(m.end() for m in matches))
 
@@ -121,7 +123,7 @@ def match_rules(tokens: Tokens, name: str) -> list[Hit]:
     return _longest_per_label(hits)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _matcher(name: str) -> Any:
     return build_matcher(load_patterns(name))
 
@@ -292,7 +294,16 @@ def _number_quantities(low: str, m: re.Match[str]) -> list[Quantity]:
         base = listed.start(1)
         for nm in re.finditer(r"\d+(?:\.\d+)?", listed.group(1)):
             out.append(
-                Quantity(Decimal(nm.group()), unit, base + nm.start(), base + nm.end(), "list", "time_list", sign, "point")
+                Quantity(
+                    Decimal(nm.group()),
+                    unit,
+                    base + nm.start(),
+                    base + nm.end(),
+                    "list",
+                    "time_list",
+                    sign,
+                    "point",
+                )
             )
         role = "point"
     out.append(Quantity(value, unit, m.start(), m.end(), "number", "time_number", sign, role))
@@ -308,15 +319,35 @@ def _unit_first_quantities(low: str, m: re.Match[str]) -> list[Quantity]:
     value = Decimal(m.group("num"))
     if m.group("num2"):
         return [
-            Quantity(value, unit, m.start(), m.end("num"), "unit_first", "time_unit_first_range", sign, "range_low"),
-            Quantity(Decimal(m.group("num2")), unit, m.start("num2"), m.end(), "unit_first", "time_unit_first_range", 1, "end"),
+            Quantity(
+                value, unit, m.start(), m.end("num"), "unit_first", "time_unit_first_range", sign, "range_low"
+            ),
+            Quantity(
+                Decimal(m.group("num2")),
+                unit,
+                m.start("num2"),
+                m.end(),
+                "unit_first",
+                "time_unit_first_range",
+                1,
+                "end",
+            ),
         ]
     out = [Quantity(value, unit, m.start(), m.end(), "unit_first", "time_unit_first", sign, "point")]
     pos = m.end()
     while more := _regexes()["list_more"].match(low, pos):
         s = -1 if more.group("sign") == "-" else 1
         out.append(
-            Quantity(Decimal(more.group("num")), unit, more.start("num"), more.end("num"), "list", "time_unit_first_list", s, "point")
+            Quantity(
+                Decimal(more.group("num")),
+                unit,
+                more.start("num"),
+                more.end("num"),
+                "list",
+                "time_unit_first_list",
+                s,
+                "point",
+            )
         )
         pos = more.end()
     return out
@@ -378,7 +409,9 @@ def cycle_quantities(cycles: Cycles) -> list[Quantity]:
     out = []
     for n, d, s, e in cycles.refs:
         if d is None:
-            out.append(Quantity(Decimal(n * cycles.length), "D", s, e, "cycle", "time_cycle_end", role="bare"))
+            out.append(
+                Quantity(Decimal(n * cycles.length), "D", s, e, "cycle", "time_cycle_end", role="bare")
+            )
         else:
             day = (n - 1) * cycles.length + d
             out.append(Quantity(Decimal(day), "D", s, e, "cycle", "time_cycle_day", role="point"))
@@ -495,7 +528,11 @@ def _inside_cycle_ref(q: Quantity, cycles: Cycles) -> bool:
 
 
 def _tokens_between(tokens: Tokens, start_char: int, end_char: int) -> list[int]:
-    return [i for i, (s, e) in enumerate(zip(tokens.starts, tokens.ends)) if s >= start_char and e <= end_char]
+    return [
+        i
+        for i, (s, e) in enumerate(zip(tokens.starts, tokens.ends, strict=True))
+        if s >= start_char and e <= end_char
+    ]
 
 
 def assign_roles(quantities: list[Quantity], hits: list[Hit], tokens: Tokens, low: str) -> list[Quantity]:
@@ -530,8 +567,10 @@ def _join_lists(quantities: list[Quantity], low: str) -> list[Quantity]:
         if out[i - 1].role == "end" and out[i].role in ("bare", "point") and _is_list_gap(gap):
             out[i] = replace(out[i], role="end")
     bare = [i for i, q in enumerate(out) if q.role in ("bare", "point") and q.form == "number"]
-    for a, b in zip(bare, bare[1:]):
-        if b == a + 1 and _is_list_gap(re.sub(r"\b(?:after|post|following)\b[^,;]*", "", low[out[a].end : out[b].start])):
+    for a, b in zip(bare, bare[1:], strict=False):
+        if b == a + 1 and _is_list_gap(
+            re.sub(r"\b(?:after|post|following)\b[^,;]*", "", low[out[a].end : out[b].start])
+        ):
             out[a] = replace(out[a], role="point")
             out[b] = replace(out[b], role="point")
     return out
@@ -606,7 +645,10 @@ def max_quantity(
     if any(q.role == "start" for q in quantities):
         return None, "only the start of the window is stated"
     if events or quantities:
-        return None, "only time points at or before the anchor (baseline, pre-dose, '… before'), no offset after it"
+        return (
+            None,
+            "only time points at or before the anchor (baseline, pre-dose, '… before'), no offset after it",
+        )
     return None, "no duration or visit day stated"
 
 
@@ -651,13 +693,15 @@ def _event_starts_window(ev: Hit, quantities: list[Quantity], low: str) -> bool:
     after = [q for q in quantities if q.start >= ev.end]
     if after:
         gap = low[ev.end : after[0].start]
-        if re.fullmatch(r"[^,;]*?\b(?:to|until|through|thru)\s+(?:the\s+)?", gap) or re.fullmatch(r"\s*-\s*", gap):
+        if re.fullmatch(r"[^,;]*?\b(?:to|until|through|thru)\s+(?:the\s+)?", gap) or re.fullmatch(
+            r"\s*-\s*", gap
+        ):
             return True
     return False
 
 
 def _every_points(quantities: list[Quantity]) -> list[tuple[tuple[Any, ...], str, Found]]:
-    """'Every 3 months for 2 years' → P3M, P6M … P24M (only when the end converts exactly, at most 60 visits)."""
+    """'Every 3 months for 2 years' → P3M, P6M … P24M (if the end converts exactly; at most 60 visits)."""
     out: list[tuple[tuple[Any, ...], str, Found]] = []
     for i, q in enumerate(quantities):
         if q.role != "every" or q.value <= 0 or q.value != q.value.to_integral_value():
@@ -772,8 +816,13 @@ class TimeFrameReport:
             "share": round(self.share, 4),
             "reasons": [{"reason": k, "count": v} for k, v in self.reasons()],
             "unparsed": [
-                {"trial_id": r.trial_id, "outcome": r.outcome, "role": r.role, "time_frame": r.time_frame,
-                 "reason": r.timeframe.unparsed}
+                {
+                    "trial_id": r.trial_id,
+                    "outcome": r.outcome,
+                    "role": r.role,
+                    "time_frame": r.time_frame,
+                    "reason": r.timeframe.unparsed,
+                }
                 for r in self.unparsed
             ],
         }
@@ -785,5 +834,7 @@ def report_time_frames(records: Iterable[Any]) -> TimeFrameReport:
     for rec in records:
         for i, oc in enumerate(rec.outcomes):
             if oc.time_frame and oc.time_frame.strip():
-                rows.append(TimeFrameRow(rec.trial_id, i, oc.role, oc.time_frame, parse_time_frame(oc.time_frame)))
+                rows.append(
+                    TimeFrameRow(rec.trial_id, i, oc.role, oc.time_frame, parse_time_frame(oc.time_frame))
+                )
     return TimeFrameReport(tuple(rows))

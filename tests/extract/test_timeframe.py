@@ -31,16 +31,33 @@ CASES = [
     ("Form infusion CAR-T cells to 28 days after infusion", "P28D", None, (), "infusion"),
     ("Form infusion CAR-T cells to subjects died，assessed up to 60 months", "P60M", None, (), "infusion"),
     ("From 120 days to 2 years after donor-derived CD19 CAR T-cell infusion", "P2Y", "P120D", (), "infusion"),
-    ("Participants will be followed for the duration of the treatment, an expected average of 12 months.",
-     "P12M", None, (), None),
+    (
+        "Participants will be followed for the duration of the treatment, an expected average of 12 months.",
+        "P12M",
+        None,
+        (),
+        None,
+    ),
     ("day 30, day 45, day 90", "P90D", None, ("P30D", "P45D", "P90D"), None),
     ("Up to 2 years", "P2Y", None, (), None),
     ("Up to approximately 19 months", "P19M", None, (), None),
     ("Through study completion, an average of 1 year", "P1Y", None, (), None),
-    ("From date of the first dose until the date of first documented progression or date of death from any "
-     "cause, assessed up to 100weeks", "P100W", None, (), "first dose"),
-    ("From the date of complete remission(CR) until the date of documented relapse,assessed up to 24 months.",
-     "P24M", None, (), "CR"),
+    (
+        "From date of the first dose until the date of first documented progression or date of death "
+        "from any cause, assessed up to 100weeks",
+        "P100W",
+        None,
+        (),
+        "first dose",
+    ),
+    (
+        "From the date of complete remission(CR) until the date of documented relapse,"
+        "assessed up to 24 months.",
+        "P24M",
+        None,
+        (),
+        "CR",
+    ),
     ("At 3 months", "P3M", None, ("P3M",), None),
     ("Day +100 and 1 year post-HCT", "P1Y", None, ("P100D", "P1Y"), "HSCT"),
     ("28±7days", "P28D", None, (), None),
@@ -49,7 +66,13 @@ CASES = [
     ("24 hours", "PT24H", None, (), None),
     ("Cycle 1 (each cycle is 28 days)", "P28D", None, (), None),
     ("Cycle 2 Day 1 (28-day cycles)", "P29D", None, ("P29D",), None),
-    ("Every 3 months for 2 years", "P2Y", None, ("P3M", "P6M", "P9M", "P12M", "P15M", "P18M", "P21M", "P24M"), None),
+    (
+        "Every 3 months for 2 years",
+        "P2Y",
+        None,
+        ("P3M", "P6M", "P9M", "P12M", "P15M", "P18M", "P21M", "P24M"),
+        None,
+    ),
     ("six months", "P6M", None, (), None),
     ("twenty-four weeks after infusion", "P24W", None, (), "infusion"),
     ("1,5 years", "P18M", None, (), None),
@@ -63,18 +86,40 @@ CASES = [
     ("Up to Day 28", "P28D", None, (), None),
     ("Day -8 to Day 28", "P28D", "-P8D", (), None),
     ("Day 0 to Day 28 post infusion", "P28D", None, (), "infusion"),
-    ("Baseline and Months 12, 24, 36, and 48", "P48M", None, ("baseline", "P12M", "P24M", "P36M", "P48M"), None),
+    (
+        "Baseline and Months 12, 24, 36, and 48",
+        "P48M",
+        None,
+        ("baseline", "P12M", "P24M", "P36M", "P48M"),
+        None,
+    ),
     ("From Baseline to Week 52", "P52W", None, (), None),
     ("At 1, 3, 6, and 12 months after infusion", "P12M", None, ("P1M", "P3M", "P6M", "P12M"), "infusion"),
-    ("Screening, Day 0, Day 7, Day 14, Day 28", "P28D", None, ("screening", "P0D", "P7D", "P14D", "P28D"), None),
-    ("Pre-lymphodepletion, Day 0 (pre-infusion), Days 1, 4, 7, 14, 21 and 28", "P28D", None,
-     ("pre-lymphodepletion", "pre-infusion", "P0D", "P1D", "P4D", "P7D", "P14D", "P21D", "P28D"), "infusion"),
+    (
+        "Screening, Day 0, Day 7, Day 14, Day 28",
+        "P28D",
+        None,
+        ("screening", "P0D", "P7D", "P14D", "P28D"),
+        None,
+    ),
+    (
+        "Pre-lymphodepletion, Day 0 (pre-infusion), Days 1, 4, 7, 14, 21 and 28",
+        "P28D",
+        None,
+        ("pre-lymphodepletion", "pre-infusion", "P0D", "P1D", "P4D", "P7D", "P14D", "P21D", "P28D"),
+        "infusion",
+    ),
     ("Until disease progression or death, up to 5 years", "P5Y", None, (), None),
     ("12 weeks post-randomization", "P12W", None, (), "randomization"),
     ("Two years after the last subject was enrolled in the group", "P2Y", None, (), "enrolment"),
     ("From randomization up to 30 months", "P30M", None, (), "randomization"),
-    ("7 days after surgery, 14 days after surgery, 30 days after surgery", "P30D", None, ("P7D", "P14D", "P30D"),
-     "surgery"),
+    (
+        "7 days after surgery, 14 days after surgery, 30 days after surgery",
+        "P30D",
+        None,
+        ("P7D", "P14D", "P30D"),
+        "surgery",
+    ),
     ("Change from Baseline of lead-in study to Week 24 and Week 56", "P56W", None, (), None),
     ("Years 1-2, Years 3-4, and Overall (Years 1-4)", "P4Y", None, (), None),
     ("Day 1, 8, and 15", "P15D", None, ("P1D", "P8D", "P15D"), None),
@@ -89,7 +134,10 @@ def test_timeframe_parses_registry_wordings(
 ) -> None:
     tf = parse_time_frame(text)
     assert (tf.max_duration, tf.window_start, tf.timepoints, tf.anchor) == (
-        max_duration, window_start, timepoints, anchor
+        max_duration,
+        window_start,
+        timepoints,
+        anchor,
     )
     assert tf.unparsed is None
 
@@ -137,8 +185,14 @@ def test_timeframe_empty_text_is_not_a_failure() -> None:
 
 @pytest.mark.parametrize(
     ("text", "value"),
-    [("1,5", Decimal("1.5")), ("twenty-four", Decimal(24)), ("one hundred and twenty", Decimal(120)),
-     ("six and a half", Decimal("6.5")), ("12", Decimal(12)), ("dozen", None)],
+    [
+        ("1,5", Decimal("1.5")),
+        ("twenty-four", Decimal(24)),
+        ("one hundred and twenty", Decimal(120)),
+        ("six and a half", Decimal("6.5")),
+        ("12", Decimal(12)),
+        ("dozen", None),
+    ],
 )
 def test_timeframe_parse_number(text: str, value: Decimal | None) -> None:
     assert parse_number(text) == value
@@ -151,10 +205,18 @@ def test_timeframe_decimal_comma_is_not_a_list_of_years() -> None:
 
 @pytest.mark.parametrize(
     ("value", "unit", "iso"),
-    [(Decimal("1.5"), "Y", "P18M"), (Decimal("1.5"), "W", "PT252H"), (Decimal("0.25"), "H", "PT15M"),
-     (Decimal("2.5"), "M", None), (Decimal(3), "MIN", "PT3M"), (Decimal("0.5"), "S", "PT0.5S")],
+    [
+        (Decimal("1.5"), "Y", "P18M"),
+        (Decimal("1.5"), "W", "PT252H"),
+        (Decimal("0.25"), "H", "PT15M"),
+        (Decimal("2.5"), "M", None),
+        (Decimal(3), "MIN", "PT3M"),
+        (Decimal("0.5"), "S", "PT0.5S"),
+    ],
 )
-def test_timeframe_to_iso_moves_fractions_to_exact_smaller_units(value: Decimal, unit: str, iso: str | None) -> None:
+def test_timeframe_to_iso_moves_fractions_to_exact_smaller_units(
+    value: Decimal, unit: str, iso: str | None
+) -> None:
     assert to_iso(value, unit) == iso
 
 
@@ -213,11 +275,61 @@ def assert_time_order(timepoints: tuple[str, ...]) -> None:
 
 
 FRAGMENTS = st.sampled_from(
-    ["up to", "from", "to", "until", "within", "every", "for", "at", "day", "Day", "week", "Week", "month",
-     "Month", "year", "years", "days", "weeks", "months", "hours", "min", "baseline", "screening", "pre-dose",
-     "before infusion", "after infusion", "post-HCT", "cycle", "Cycle", "each cycle is", "or", "and", ",", "(",
-     ")", "-", "+", "±", "1,5", "0.5", "six", "twenty-four", "one and a half", "whichever is longer", "D", "M",
-     "w", "y", "C1D1", "approximately", "an average of", "first", "second"]
+    [
+        "up to",
+        "from",
+        "to",
+        "until",
+        "within",
+        "every",
+        "for",
+        "at",
+        "day",
+        "Day",
+        "week",
+        "Week",
+        "month",
+        "Month",
+        "year",
+        "years",
+        "days",
+        "weeks",
+        "months",
+        "hours",
+        "min",
+        "baseline",
+        "screening",
+        "pre-dose",
+        "before infusion",
+        "after infusion",
+        "post-HCT",
+        "cycle",
+        "Cycle",
+        "each cycle is",
+        "or",
+        "and",
+        ",",
+        "(",
+        ")",
+        "-",
+        "+",
+        "±",
+        "1,5",
+        "0.5",
+        "six",
+        "twenty-four",
+        "one and a half",
+        "whichever is longer",
+        "D",
+        "M",
+        "w",
+        "y",
+        "C1D1",
+        "approximately",
+        "an average of",
+        "first",
+        "second",
+    ]
 )
 NUMBERS = st.integers(min_value=0, max_value=400).map(str)
 TIMEFRAMES = st.lists(st.one_of(FRAGMENTS, NUMBERS), min_size=1, max_size=14).map(" ".join)
