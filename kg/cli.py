@@ -70,9 +70,9 @@ def _read_all(paths: list[str]) -> Iterator[TrialRecord | ReadFailure]:
 class FailureCounter:
     """Passes records through, reports each failure on stderr at once, and counts both."""
 
-    def __init__(self, items: Iterable[TrialRecord | ReadFailure], err: TextIO = sys.stderr) -> None:
+    def __init__(self, items: Iterable[TrialRecord | ReadFailure], err: TextIO | None = None) -> None:
         self._items = items
-        self._err = err
+        self._err = err if err is not None else sys.stderr  # looked up now: stderr may be redirected
         self.read = 0
         self.failed = 0
 
@@ -93,7 +93,7 @@ def _display(value: Any) -> Any:
     """Undo Markdown escapes in every string of a JSON-ready value (the original stays in the record)."""
     if isinstance(value, str):
         return undo_escapes(value)
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):  # asdict() keeps the records' tuples
         return [_display(v) for v in value]
     if isinstance(value, dict):
         return {k: _display(v) for k, v in value.items()}
