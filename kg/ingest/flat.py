@@ -95,9 +95,10 @@ def _line_count_error(count: int) -> RecordError:
         "title, brief summary, conditions, interventions, primary outcomes, secondary outcomes, description"
     )
     if count < expected:
+        missing = f"line {expected} is" if count == expected - 1 else f"lines {count + 1}-{expected} are"
         return RecordError(
             f"has {count} line{'s' if count != 1 else ''}, expected exactly {expected} ({layout}); "
-            f"line {count + 1} ({LINE_FIELDS[count]}) and after are missing",
+            f"{missing} missing",
             field=LINE_FIELDS[count],
         )
     return RecordError(
