@@ -614,11 +614,13 @@ class PlannedStudy:
 
 def plan_study(studies_dir: Path, study: Mapping[str, Any], nct_id: str, version: str | None) -> PlannedStudy:
     """What saving one study would do: new, updated, or unchanged (then it is not written)."""
-    data = serialize_study(study)
     try:
         saved = (studies_dir / f"{nct_id}.json").read_bytes()
     except FileNotFoundError:
         saved = None
+    if saved is not None and version is not None and saved_version(saved) == version:
+        return PlannedStudy(nct_id, b"", "unchanged")  # the common case of a re-run: nothing to serialize
+    data = serialize_study(study)
     return PlannedStudy(nct_id, data, classify_version(saved, version, data))
 
 
