@@ -12,8 +12,10 @@ the text:
    reads as a time expression (the vocabulary in ``time_expressions.json``), whether
    the description ended a sentence just before it, whether the extra segments of a
    long measure continue a list, …;
-3. the best-scoring split wins; ties go to the shortest measure, then the longest
+3. the best-scoring split wins; ties go to the shortest measure, then the shortest
    time frame, so the same input always gives the same output.
+
+A separator escaped with a backslash (the registry's Markdown ``\\|``) never splits.
 
 The vocabulary and the feature weights are data; nothing here is keyed to one
 record's wording.
@@ -38,7 +40,6 @@ PART_SEPARATOR = ", "
 BRACKETS = {"(": ")", "[": "]", "{": "}", "（": "）", "［": "］", "｛": "｝", "【": "】"}
 CLOSERS = {close: open_ for open_, close in BRACKETS.items()}
 _BRACKET_CHAR = re.compile("[" + re.escape("".join(BRACKETS) + "".join(CLOSERS)) + "]")
-_NUMBER = r"\d+(?:[.,]\d+)?(?:\s*(?:\+/?-|±|-|–|~|to|or|and|/)\s*\d+(?:[.,]\d+)?)?"
 
 
 class Timeness(IntEnum):
@@ -100,22 +101,42 @@ def split_outcome(chunk: str, role: Role) -> Outcome:
 
 
 def join_outcome(measure: str, description: str | None, time_frame: str | None) -> str:
-    """Join the three parts the way the CSV download does (empty parts dropped with their comma)."""
-    return PART_SEPARATOR.join(part for part in (measure, description, time_frame) if part)
+    """Join the three parts the way the CSV download does (an empty description or time frame is dropped
+    together with its comma)."""
+    return PART_SEPARATOR.join([measure, *(part for part in (description, time_frame) if part)])
 
 
 def split_parts(chunk: str) -> tuple[str, str | None, str | None]:
     """Return ``(measure, description or None, time frame or None)`` for one flat outcome."""
-    texts = split_segments(chunk)
+    texts = glue_blank_segments(split_segments(chunk))
     if len(texts) == 1:
         return texts[0], None, None
-    vocab = load_vocabulary()
-    segments = [describe_segment(t, vocab) for t in texts]
-    i, j = choose_split(segments, vocab.weights)
+    segments = [
+        describe_cached(t) if len(t) <= _CACHED_LENGTH else describe_segment(t, load_vocabulary())
+        for t in texts
+    ]
+    i, j = choose_split(segments, load_vocabulary().weights)
     measure = PART_SEPARATOR.join(texts[:i])
     description = PART_SEPARATOR.join(texts[i:j]) or None
     time_frame = PART_SEPARATOR.join(texts[j:]) or None
     return measure, description, time_frame
+
+
+def glue_blank_segments(texts: list[str]) -> list[str]:
+    """Attach blank segments to a neighbour (", , " never makes an empty part), so that joining the
+    parts again gives back the same segments."""
+    glued: list[str] = []
+    pending: str | None = None
+    for text in texts:
+        if not text.strip():
+            if glued:
+                glued[-1] += PART_SEPARATOR + text
+            else:
+                pending = text if pending is None else pending + PART_SEPARATOR + text
+            continue
+        glued.append(text if pending is None else pending + PART_SEPARATOR + text)
+        pending = None
+    return glued if pending is None else [pending]
 
 
 def split_chunks(text: str) -> list[str]:
@@ -132,7 +153,8 @@ def split_segments(chunk: str) -> list[str]:
 
 
 def split_outside_brackets(text: str, separator: str) -> list[str]:
-    """Split ``text`` at ``separator`` except inside matched (), [], {} and their full-width forms."""
+    """Split ``text`` at ``separator`` except inside matched (), [], {} and their full-width forms, or
+    where the separator is escaped with a backslash."""
     spans = bracket_spans(text)
     pieces: list[str] = []
     start = 0
@@ -145,11 +167,22 @@ def split_outside_brackets(text: str, separator: str) -> list[str]:
         if inside:
             pos = text.find(separator, spans[span_index][1])
             continue
+        if _escaped(text, pos):
+            pos = text.find(separator, pos + 1)
+            continue
         pieces.append(text[start:pos])
         start = pos + len(separator)
         pos = text.find(separator, start)
     pieces.append(text[start:])
     return pieces
+
+
+def _escaped(text: str, pos: int) -> bool:
+    """True when an odd number of backslashes precedes ``pos``."""
+    count = 0
+    while pos - count - 1 >= 0 and text[pos - count - 1] == "\\":
+        count += 1
+    return count % 2 == 1
 
 
 def bracket_spans(text: str) -> list[tuple[int, int]]:
@@ -189,6 +222,15 @@ def _outermost(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
 # ---------------------------------------------------------------- segment features
 
 
+_CACHED_LENGTH = 1000  # segments this short are described once per process (time frames repeat a lot)
+
+
+@lru_cache(maxsize=16384)
+def describe_cached(text: str) -> Segment:
+    """:func:`describe_segment` with the packaged vocabulary, memoised."""
+    return describe_segment(text, load_vocabulary())
+
+
 def describe_segment(text: str, vocab: Vocabulary) -> Segment:
     """Compute the features of one segment (on a normalised copy)."""
     plain = normalize_for_features(text)
@@ -208,7 +250,7 @@ def describe_segment(text: str, vocab: Vocabulary) -> Segment:
         opener=bool(vocab.measure_opener.match(lower)),
         list_item=starts_lower and content_start and words <= w["list_item_words"],
         short_item=content_start and 0 < words <= w["short_item_words"],
-        acronym_start=bool(tokens) and plain.split()[0].isupper(),
+        acronym_start=bool(tokens) and is_acronym(plain.split()[0]),
         is_number=bool(_NUMBER_ITEM.match(lower)),
         is_titlecase=is_titlecase(plain),
     )
@@ -237,6 +279,11 @@ def classify_timeness(lower: str, words: int, vocab: Vocabulary) -> Timeness:
         return Timeness.CUE if has_cue else Timeness.NONE
     # a long sentence that merely opens like a time expression is only a cue
     return Timeness.CUE if words > vocab.weights["time_long_segment_words"] else level
+
+
+def is_acronym(word: str) -> bool:
+    """ "NPV", "IL-6", "IFN-γ": all capitals, or at least two capitals."""
+    return word.isupper() or sum(1 for ch in word if ch.isupper()) >= 2
 
 
 def is_titlecase(plain: str) -> bool:
@@ -450,7 +497,9 @@ def compile_vocabulary(data: dict[str, Any]) -> Vocabulary:
     )
     return Vocabulary(
         duration=re.compile(duration),
-        starts_duration=re.compile(rf"^(?:(?:{_alternation(data['duration_prefixes'])})\s+|\W+)?(?:{duration})"),
+        starts_duration=re.compile(
+            rf"^(?:(?:{_alternation(data['duration_prefixes'])})\s+|\W+)?(?:{duration})"
+        ),
         time_word=re.compile(rf"\b(?:{_alternation(data['time_words'])})\b"),
         strong_start=_prefix(data["strong_starters"]),
         weak_start=_prefix(data["weak_starters"]),

@@ -180,6 +180,11 @@ def test_split_outcomes_still_cut_after_an_unmatched_bracket() -> None:
     assert all(o.role == "other" for o in got)
 
 
+def test_split_outcomes_do_not_cut_at_an_escaped_pipe() -> None:
+    got = split_outcomes(r"Grade 1\|2 events, Counted per patient., Day 28|CRS, 1 year", "primary")
+    assert [(o.measure, o.time_frame) for o in got] == [(r"Grade 1\|2 events", "Day 28"), ("CRS", "1 year")]
+
+
 def test_split_outcomes_skip_empty_chunks() -> None:
     got = split_outcomes("A, 1 year||B, 2 years| ", "primary")
     assert [(o.measure, o.time_frame) for o in got] == [("A", "1 year"), ("B", "2 years")]
@@ -195,6 +200,7 @@ def test_join_outcome_drops_empty_description_with_its_comma() -> None:
     assert join_outcome("PFS", "", "2 years") == "PFS, 2 years"
     assert join_outcome("PFS", "Progression-free survival", None) == "PFS, Progression-free survival"
     assert join_outcome("PFS", None, None) == "PFS"
+    assert join_outcome("", None, "Day 1") == ", Day 1"  # the measure is never dropped
 
 
 # ---------------------------------------------------------------- the vocabulary (data)
@@ -277,7 +283,28 @@ def test_split_vocabulary_file_is_canonical() -> None:
 
 # ---------------------------------------------------------------- properties
 
-FLAT_TEXT = st.text(alphabet=st.sampled_from(list("ab DW1.,|()（）[]-:")) | st.characters(), max_size=200)
+PIECES = st.sampled_from(
+    [
+        ", ",
+        "|",
+        "(",
+        ")",
+        "（",
+        "）",
+        "[",
+        "]",
+        "\\",
+        " ",
+        ".",
+        "a",
+        "Day 1",
+        "Up to 2 years",
+        "and ",
+        "The ",
+        "x.",
+    ]
+)
+FLAT_TEXT = st.lists(PIECES | st.text(max_size=5), max_size=40).map("".join)
 
 
 @settings(max_examples=300, deadline=None)
