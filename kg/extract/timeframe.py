@@ -216,6 +216,9 @@ def _regexes() -> dict[str, re.Pattern[str]]:
             rf"(?![\d.]|-|\s*(?:{words})(?![a-z]))"
         ),
         "list_before": re.compile(r"((?:(?<![\w.])\d+(?:\.\d+)?\s*(?:,\s*(?:and|or|&)?|and|or|&)\s*)+)$"),
+        "article": re.compile(
+            rf"(?<![\w.])(?P<num>{_alt(_number_words()['articles'])})\s+(?P<unit>{words})(?![a-z])"
+        ),
         "ordinal": re.compile(rf"(?<![a-z])(?P<ord>{ordinals})\s+(?P<unit>day|week|month|year)(?![a-z])"),
         "cycle_ref": re.compile(
             r"(?<![a-z])(?:cycles?|courses?|c)\s*(?P<n>\d+)(?:\s*,?\s*(?:days?|d)\s*(?P<d>\d+))?(?![\d.])"
@@ -265,6 +268,9 @@ def find_quantities(low: str) -> list[Quantity]:
         found.extend(_number_quantities(low, m))
     for m in rx["unit_first"].finditer(low):
         found.extend(_unit_first_quantities(low, m))
+    for m in rx["article"].finditer(low):
+        unit = _unit_words()[m.group("unit")]
+        found.append(Quantity(Decimal(1), unit, m.start(), m.end(), "number", "time_article"))
     for m in rx["ordinal"].finditer(low):
         unit = _unit_words()[m.group("unit")]
         value = Decimal(_number_words()["ordinals"][m.group("ord")])
@@ -494,6 +500,7 @@ def _parse_normalized(text: str) -> tuple[TimeFrame, list[Found]]:
     quantities = [q for q in quantities if not _inside_cycle_ref(q, cycles)]
     quantities = sorted(quantities + cycle_quantities(cycles), key=lambda q: (q.start, q.end))
     quantities = assign_roles(quantities, hits, tokens, low)
+    quantities = _cycle_spans(quantities, cycles, low)
     events = [h for h in hits if h.label == "EVENT"]
     points, point_found = schedule(quantities, events, low)
     found = list(point_found)
@@ -521,6 +528,19 @@ def _parse_normalized(text: str) -> tuple[TimeFrame, list[Found]]:
         unparsed=None if max_iso else reason,
     )
     return tf, found
+
+
+def _cycle_spans(quantities: list[Quantity], cycles: Cycles, low: str) -> list[Quantity]:
+    """A duration in brackets right after a cycle reference ("Cycle 1 (28 days)") ends that cycle."""
+    ends = {e for _, _, _, e in cycles.refs}
+    out = []
+    for q in quantities:
+        if q.role in ("bare", "point") and any(
+            re.fullmatch(r"\s*[(\[]\s*", low[e : q.start]) for e in ends if e <= q.start
+        ):
+            q = replace(q, role="end")
+        out.append(q)
+    return out
 
 
 def _inside_cycle_ref(q: Quantity, cycles: Cycles) -> bool:
@@ -629,7 +649,7 @@ def max_quantity(
     """The end of the observation window, or why there is none."""
     if any(h.label == "CUE" and h.concept == "longer" for h in hits):
         return None, "'whichever is longer': the end depends on an event, no fixed limit"
-    if cycles.problem:
+    if cycles.problem and not any(q.role == "end" and q.sign > 0 for q in quantities):
         return None, cycles.problem
     positive = [q for q in quantities if q.sign > 0 and q.role not in ("every", "range_low", "start")]
     ends = [q for q in positive if q.role == "end"]
@@ -693,7 +713,7 @@ def _event_starts_window(ev: Hit, quantities: list[Quantity], low: str) -> bool:
     after = [q for q in quantities if q.start >= ev.end]
     if after:
         gap = low[ev.end : after[0].start]
-        if re.fullmatch(r"[^,;]*?\b(?:to|until|through|thru)\s+(?:the\s+)?", gap) or re.fullmatch(
+        if re.fullmatch(r"[^,;()\[\]]*?\b(?:to|until|through|thru)\s+(?:the\s+)?", gap) or re.fullmatch(
             r"\s*-\s*", gap
         ):
             return True
