@@ -243,7 +243,7 @@ def describe_segment(text: str, vocab: Vocabulary) -> Segment:
     return Segment(
         text=text,
         words=words,
-        timeness=classify_timeness(lower, words, vocab),
+        timeness=classify_timeness(plain, vocab),
         ends_sentence=bool(vocab.sentence_end.search(plain)),
         starts_lower=starts_lower,
         starts_upper=bool(plain) and plain[0].isupper(),
@@ -262,8 +262,10 @@ def normalize_for_features(text: str) -> str:
     return " ".join(plain.split())
 
 
-def classify_timeness(lower: str, words: int, vocab: Vocabulary) -> Timeness:
-    """Decide how far a (normalised, lower-cased) segment reads as a time expression."""
+def classify_timeness(plain: str, vocab: Vocabulary) -> Timeness:
+    """Decide how far a (normalised) segment reads as a time expression."""
+    lower = plain.lower()
+    words = len(lower.split())
     if not lower:
         return Timeness.NONE
     if _NUMBER_ITEM.match(lower):
@@ -271,7 +273,7 @@ def classify_timeness(lower: str, words: int, vocab: Vocabulary) -> Timeness:
     has_cue = bool(vocab.duration.search(lower) or vocab.time_word.search(lower))
     if vocab.strong_start.match(lower) or vocab.starts_duration.match(lower):
         level = Timeness.STRONG
-    elif has_cue and vocab.continuation_start.match(lower):
+    elif has_cue and not plain[0].isupper() and vocab.continuation_start.match(lower):
         return Timeness.CONTINUATION
     elif has_cue and vocab.weak_start.match(lower):
         level = Timeness.WEAK
