@@ -83,7 +83,10 @@ class Segment:
     short_item: bool  # one or two words ("ASAP", "Duration")
     acronym_start: bool  # first word in capitals ("NPV", "ASAP")
     is_number: bool  # "24", "and 48"
-    is_titlecase: bool
+    is_titlecase: bool  # most content words capitalised: a title-style measure ("Rating of Clear")
+    is_all_caps_words: (
+        bool  # every word capitalised, "Or"/"At" too: a title fragment ("Almost Clear Or Mild")
+    )
 
 
 # ---------------------------------------------------------------- public API
@@ -252,7 +255,8 @@ def describe_segment(text: str, vocab: Vocabulary) -> Segment:
         short_item=content_start and 0 < words <= w["short_item_words"],
         acronym_start=bool(tokens) and is_acronym(plain.split()[0]),
         is_number=bool(_NUMBER_ITEM.match(lower)),
-        is_titlecase=is_titlecase(plain),
+        is_titlecase=is_titlecase(plain, vocab.function_word),
+        is_all_caps_words=is_all_caps_words(plain),
     )
 
 
@@ -288,13 +292,21 @@ def is_acronym(word: str) -> bool:
     return word.isupper() or sum(1 for ch in word if ch.isupper()) >= 2
 
 
-def is_titlecase(plain: str) -> bool:
-    """True when most words of two or more start with a capital letter ("Almost Clear Or Mild")."""
+def is_all_caps_words(plain: str) -> bool:
+    """Two or more words and every word opens with a capital ("Almost Clear Or Mild At Week 12")."""
     words = [w for w in plain.split() if w[:1].isalpha()]
-    if len(words) < 2:
+    return len(words) >= 2 and all(w[0].isupper() for w in words)
+
+
+def is_titlecase(plain: str, function_words: frozenset[str]) -> bool:
+    """True when a capital opens the text and most of its content words ("Almost Clear Or Mild",
+    "Rating of Clear"; function words such as "of" may stay lower-case)."""
+    words = [w for w in plain.split() if w[:1].isalpha()]
+    if len(words) < 2 or not words[0][0].isupper():
         return False
-    capitals = sum(1 for w in words if w[0].isupper())
-    return words[0][0].isupper() and capitals * 4 >= len(words) * 3
+    content = [w for w in words if w.lower() not in function_words] or words
+    capitals = sum(1 for w in content if w[0].isupper())
+    return capitals * 4 >= len(content) * 3
 
 
 _FULLWIDTH_TABLE = str.maketrans({k: v for k, v in FULLWIDTH.items() if len(k) == 1})
@@ -420,7 +432,7 @@ def _repeats_measure(head: Segment, first: Segment) -> bool:
 def _starts_mid_list(segments: Sequence[Segment], i: int, j: int) -> bool:
     """Would the description start inside a list that the measure began ("fibrosis, inflammation, …")?"""
     first, head = segments[i], segments[0]
-    if head.is_titlecase and first.is_titlecase and first.words <= 10:
+    if head.is_titlecase and first.is_all_caps_words and first.words <= 10:
         return True
     if not _is_item(first, head) or head.starts_lower:
         return False
@@ -447,11 +459,11 @@ def score_measure_extension(segments: Sequence[Segment], k: int, w: dict[str, fl
         bonuses.append(w["measure_number"])
     if seg.list_item and not head.starts_lower:
         bonuses.append(w["measure_list_item"])
-    if head.is_titlecase and seg.is_titlecase and seg.words <= w["titlecase_max_words"]:
+    if head.is_titlecase and seg.is_all_caps_words and seg.words <= w["titlecase_max_words"]:
         bonuses.append(w["measure_titlecase"])
     if _is_item(seg, head):
         bonuses.append(w["measure_short_item"])
-    if k >= 2 and _is_item(seg, head) and (_is_item(prev, head) or prev.is_titlecase):
+    if k >= 2 and _is_item(seg, head) and (_is_item(prev, head) or prev.is_all_caps_words):
         bonuses.append(w["measure_list_continues"])
     return w["measure_extra_segment"] + max(bonuses)
 

@@ -10,8 +10,8 @@ import pytest
 from kg.ingest.roundtrip import main, measure_roundtrip
 from kg.resources import examples_dir
 
-# Reached when written: 556 of 562 bundled outcomes (98.9 %); rounded down so it may only go up.
-BUNDLED_RATE_FLOOR = 0.989
+# Reached when written: 557 of 562 bundled outcomes (99.1 %); rounded down so it may only go up.
+BUNDLED_RATE_FLOOR = 0.991
 
 
 def test_roundtrip_rate_on_bundled_samples_stays_at_least_the_reached_value() -> None:
