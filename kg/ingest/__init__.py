@@ -9,7 +9,8 @@ or ``-`` (standard input); the format of each file is detected from its content
   an image beside the data is not read as a record.  A file named on the command line is always read.
 * A failure (:class:`~kg.records.ReadFailure`) stands in the stream for the record, or the rest of the
   file, that could not be read; it names the file, the record (NCT number, or ``#index`` 0-based, or
-  ``(file)`` when the whole file is unreadable) and the field.  Nothing is dropped without one.
+  ``(file)`` when the whole file is unreadable) and the field.  Nothing is dropped without one: a file
+  that holds no record at all (a CSV with only its header, ``{"studies": []}``) is reported too.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import zipfile
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import PurePath
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from kg.errors import RecordError
 from kg.ingest.csvdl import read_csv
@@ -40,6 +41,13 @@ READERS: dict[str, Reader] = {
     "json": read_json,
     "jsonl": read_jsonl,
     "xml": read_xml,
+}
+FORMAT_NAMES = {
+    "text": "seven-line text",
+    "csv": "a CSV download",
+    "json": "API v2 JSON",
+    "jsonl": "API v2 JSON Lines",
+    "xml": "legacy XML",
 }
 RECORD_SUFFIXES = frozenset({".txt", ".csv", ".tsv", ".json", ".jsonl", ".ndjson", ".xml", ".zip"})
 """File name endings read when walking a folder (each also with ``.gz`` after it)."""
@@ -138,13 +146,17 @@ def read_stream(stream: BinaryIO, path: str) -> Iterator[TrialRecord | ReadFailu
         for item in READERS[sniffed.format](stream, path, sniffed):
             count += 1
             yield item
+        if count == 0:
+            yield ReadFailure(
+                path, WHOLE_FILE, None, f"no records found (read as {FORMAT_NAMES[sniffed.format]})"
+            )
     except (OSError, EOFError, zlib.error, UnicodeError) as exc:
         yield ReadFailure(path, f"#{count}", None, f"reading stopped after {count} records: {_describe(exc)}")
 
 
 def _stdin_bytes() -> BinaryIO:
-    stdin = sys.stdin
-    return getattr(stdin, "buffer", stdin)  # type: ignore[return-value]
+    stdin: Any = sys.stdin
+    return stdin.buffer if hasattr(stdin, "buffer") else stdin
 
 
 def _describe(exc: BaseException) -> str:

@@ -17,7 +17,7 @@ import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import PurePath
-from typing import BinaryIO
+from typing import BinaryIO, TextIO
 
 from kg.errors import RecordError
 from kg.ingest.detect import MAX_LINE_CHARS, Sniffed, iter_lines, text_stream
@@ -34,10 +34,15 @@ from kg.ingest.fields import (
     to_phases,
 )
 from kg.ingest.flat import split_column
-from kg.records import DesignInfo, Enrollment, ReadFailure, Source, TrialRecord, is_nct_id
+from kg.records import DesignInfo, Enrollment, Outcome, ReadFailure, Role, Source, TrialRecord, is_nct_id
 
 FORMAT = "csv"
 TITLE_COLUMN = "Study Title"
+_OUTCOME_COLUMNS: tuple[tuple[str, Role], ...] = (
+    ("primary_outcomes", "primary"),
+    ("secondary_outcomes", "secondary"),
+    ("other_outcomes", "other"),
+)
 _DESIGN_KEYS = {
     "allocation": "allocation",
     "intervention model": "intervention_model",
@@ -66,10 +71,15 @@ def read_csv(stream: BinaryIO, path: str, sniffed: Sniffed) -> Iterator[TrialRec
     index = 0
     for rec in records:
         if header is None:
-            if rec.too_long or rec.unterminated:
-                yield ReadFailure(path, "header", None, f"the header row (line {rec.line}) cannot be read")
+            try:
+                if rec.too_long or rec.unterminated:
+                    raise csv.Error("it is too long or has an unclosed quote")
+                header = [name.strip() for name in parse_cells(rec.text, sniffed.delimiter)]
+            except csv.Error as exc:
+                yield ReadFailure(
+                    path, "header", None, f"the header row (line {rec.line}) cannot be read: {exc}"
+                )
                 return
-            header = [name.strip() for name in parse_cells(rec.text, sniffed.delimiter)]
             continue
         if not rec.text.strip("\r\n"):
             continue  # a blank line is not a record
@@ -80,12 +90,12 @@ def read_csv(stream: BinaryIO, path: str, sniffed: Sniffed) -> Iterator[TrialRec
         index += 1
 
 
-def iter_records(stream: io.TextIOBase) -> Iterator[CsvRecord]:
+def iter_records(stream: TextIO) -> Iterator[CsvRecord]:
     """Cut the text into CSV records: physical lines are joined while a quoted field is open."""
     parts: list[str] = []
     start = length = quotes = 0
     too_long = False
-    for line in iter_lines(stream, MAX_LINE_CHARS):  # type: ignore[arg-type]
+    for line in iter_lines(stream, MAX_LINE_CHARS):
         if not parts and not too_long:
             start = line.number
         quotes += line.quotes
@@ -154,13 +164,9 @@ def build_record(
         raise RecordError("the title is empty", field=columns["brief_title"])
     trial_id = nct if is_nct_id(nct) else (find_nct_id(row.get("url")) or f"{stem}-{index + 1}")
     count = to_count(row.get("enrollment"), columns.get("enrollment", "Enrollment"))
-    outcomes = ()
-    for key, role in (
-        ("primary_outcomes", "primary"),
-        ("secondary_outcomes", "secondary"),
-        ("other_outcomes", "other"),
-    ):
-        outcomes += split_column(row.get(key, ""), role, columns.get(key, key))  # type: ignore[arg-type]
+    outcomes: tuple[Outcome, ...] = ()
+    for key, role in _OUTCOME_COLUMNS:
+        outcomes += split_column(row.get(key, ""), role, columns.get(key, key))
     return TrialRecord(
         trial_id=trial_id,
         source=Source(path=path, format=FORMAT, index=index),

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from kg.ingest import read_stream
 from kg.ingest.detect import MAX_LINE_CHARS
+from kg.records import ReadFailure, TrialRecord
 from kg.resources import examples_dir
 
 from .helpers import FIXTURES, read_all, seven_lines, write
@@ -298,3 +303,48 @@ def test_bad_inputs_in_one_batch_never_stop_it(tmp_path):
         "06-utf16.txt",
     ]
     assert all(f.message for f in failures)
+
+
+# --------------------------------------------------------------------------- mangled records (property)
+
+MANGLE_SOURCES = [
+    (name, (FIXTURES / name).read_bytes())
+    for name in ("ctg-studies.csv", "page.json", "studies.jsonl", "NCT00739856.xml", "NCT00973089.json")
+] + [(SEED.name, SEED.read_bytes())]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    source=st.sampled_from(MANGLE_SOURCES),
+    cut=st.floats(0, 1),
+    at=st.floats(0, 1),
+    junk=st.binary(max_size=12)
+    | st.sampled_from([b'"', b"\n", b",", b"{", b"]", b"<", b"\x00", b"|", b"\xff"]),
+    drop=st.integers(0, 40),
+)
+def test_bad_mangled_records_never_crash_a_reader(source, cut, at, junk, drop):
+    name, data = source
+    data = data[: max(1, int(len(data) * (0.5 + cut / 2)))]  # truncated somewhere in its second half
+    pos = int(len(data) * at)
+    data = data[:pos] + junk + data[pos + drop :]
+    items = list(read_stream(io.BytesIO(data), name))
+    assert items, "a file always yields a record or a failure"
+    for item in items:
+        assert isinstance(item, (TrialRecord, ReadFailure))
+        if isinstance(item, ReadFailure):
+            assert item.path == name and item.record and item.message
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "fmt"),
+    [
+        ("h.csv", "NCT Number,Study Title\n", "a CSV download"),
+        ("p.json", '{"studies": [], "nextPageToken": null}', "API v2 JSON"),
+        ("l.json", "[]", "API v2 JSON"),
+    ],
+)
+def test_bad_file_with_no_record_is_reported(tmp_path, name, content, fmt):
+    records, [failure] = read_all(write(tmp_path, name, content))
+    assert records == []
+    assert (failure.record, failure.field) == ("(file)", None)
+    assert failure.message == f"no records found (read as {fmt})"
