@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kg.extract.timeframe import Hit, Tokens, load_patterns, make_tokens, match_rules, parse_time_frame_spans
+from kg.extract.timeframe import Hit, Tokens, load_patterns, parse_time_frame_spans, text_hits
 from kg.records import Evidence, Outcome, OutcomeExtraction
 from kg.text import NormalizedText, normalize, undo_escapes
 
@@ -124,10 +124,9 @@ def _evidence(slot: str, m: Match, nt: NormalizedText, field: str) -> Evidence:
 
 def classify_endpoint(fields: Sequence[tuple[str, str]]) -> Match | None:
     """The endpoint class: specific rules in the measure, then the description, then generic words."""
-    per_field = [(name, endpoint_hits(text)) for name, text in fields]
     for label in ("ENDPOINT", "ENDPOINT_WEAK"):
-        for name, hits in per_field:
-            chosen = [h for h in hits if h.label == label]
+        for name, text in fields:
+            chosen = [h for h in endpoint_hits(text) if h.label == label]
             if chosen:
                 best = min(chosen, key=lambda h: (h.tstart, -(h.tend - h.tstart), h.rule))
                 return Match(best.concept, name, best.start, best.end, best.rule)
@@ -138,9 +137,8 @@ def endpoint_hits(text: str) -> list[Hit]:
     """Endpoint rule matches in one text; a cytokine analyte counts as a specific CYTOKINE match."""
     if not text.strip():
         return []
-    tokens = make_tokens(text)
-    hits = match_rules(tokens, "endpoints.jsonl")
-    for h in match_rules(tokens, "analytes.jsonl"):
+    hits = list(text_hits(text, "endpoints.jsonl")[1])
+    for h in text_hits(text, "analytes.jsonl")[1]:
         hits.append(Hit(h.rule, "ENDPOINT", "CYTOKINE", h.start, h.end, h.tstart, h.tend))
     return hits
 
@@ -153,7 +151,7 @@ def find_analyte(fields: Sequence[tuple[str, str]]) -> Match | None:
     for name, text in fields:
         if not text.strip():
             continue
-        hits = match_rules(make_tokens(text), "analytes.jsonl")
+        hits = text_hits(text, "analytes.jsonl")[1]
         if hits:
             h = min(hits, key=lambda h: (h.tstart, -(h.tend - h.tstart)))
             return Match(h.concept, name, h.start, h.end, h.rule)
@@ -190,8 +188,8 @@ def replace_rule(m: Match) -> Match:
 
 def criteria_in_text(text: str, field: str) -> list[Match]:
     """Criteria named in one text; the version is looked for in the tokens around the name."""
-    tokens = make_tokens(text)
-    hits = match_rules(tokens, "criteria.jsonl")
+    tokens, found = text_hits(text, "criteria.jsonl")
+    hits = list(found)
     rows = {r["id"]: r for r in load_patterns("criteria.jsonl")}
     out = []
     for h in hits:

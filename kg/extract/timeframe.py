@@ -123,6 +123,13 @@ def match_rules(tokens: Tokens, name: str) -> list[Hit]:
     return _longest_per_label(hits)
 
 
+@lru_cache(maxsize=8192)
+def text_hits(text: str, name: str) -> tuple[Tokens, tuple[Hit, ...]]:
+    """Tokens of ``text`` and the matches of pattern file ``name`` (cached: outcomes repeat a lot)."""
+    tokens = make_tokens(text)
+    return tokens, tuple(match_rules(tokens, name))
+
+
 @cache
 def _matcher(name: str) -> Any:
     return build_matcher(load_patterns(name))
