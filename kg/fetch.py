@@ -443,6 +443,7 @@ class PageClient:
         rate: float = 1.0,
         policy: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
         report: Callable[[str], None] | None = None,
     ) -> None:
         import httpx
@@ -451,7 +452,7 @@ class PageClient:
         self.policy = policy or RetryPolicy()
         if self.policy.attempts < 1:
             raise UsageError(f"--retries must be 0 or more, got {self.policy.attempts - 1}")
-        self.limiter = RateLimiter(rate, sleep=sleep)
+        self.limiter = RateLimiter(rate, clock=clock, sleep=sleep)
         self.requests = 0
         self._sleep = sleep
         self._report = report or (lambda message: None)
@@ -704,6 +705,7 @@ def run_fetch(
     *,
     report: Callable[[str], None] = _stderr,
     sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
 ) -> FetchSummary:
     """Fetch (or resume fetching) every page of the listing into ``options.out``; see the module doc."""
     check_options(options)
@@ -729,7 +731,12 @@ def run_fetch(
         else:
             write_atomic(out / SEEN_NAME, b"")
         with PageClient(
-            options.base_url, rate=options.rate, policy=options.policy, sleep=sleep, report=report
+            options.base_url,
+            rate=options.rate,
+            policy=options.policy,
+            sleep=sleep,
+            clock=clock,
+            report=report,
         ) as client:
             state = _fetch_pages(client, state, options, studies_dir, report)
             requests = client.requests

@@ -430,22 +430,31 @@ def test_fetch_gives_up_on_retry_after_beyond_the_limit(tmp_path: Path, server: 
 
 
 def test_fetch_retries_a_slow_answer_after_the_timeout(tmp_path: Path, server: ReplayServer) -> None:
-    server.script(server.token(1), Fault("delay", seconds=3.0))
+    server.script(server.token(1), Fault("delay", seconds=10.0))
     reports: list[str] = []
-    policy = RetryPolicy(attempts=3, backoff=0.01, timeout=0.5)
+    policy = RetryPolicy(attempts=4, backoff=0.01, timeout=1.0)
     summary = fetch.run_fetch(options(tmp_path / "out", server, policy=policy), report=reports.append)
     assert summary.complete and summary.counts.new == 20
-    assert [h.answer for h in server.hits if h.token == server.token(1)] == ["delay+200", "200"]
-    assert any("no answer within 0.5 s" in r for r in reports)
+    answers = [h.answer for h in server.hits if h.token == server.token(1)]
+    assert answers[0] == "delay+200" and answers[-1] == "200"  # the slow answer was abandoned and retried
+    assert any("no answer within 1 s (ReadTimeout)" in r for r in reports)
 
 
 def test_fetch_rate_setting_paces_every_request(tmp_path: Path, server: ReplayServer) -> None:
     server.script(server.token(1), Fault("status", 500))
+    now = [0.0]
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:  # a clock that only moves when the client waits
+        sleeps.append(round(seconds, 6))
+        now[0] += seconds
+
     opts = fetch.replace(options(tmp_path / "out", server), rate=10.0)
-    summary = fetch.run_fetch(opts, report=quiet)
-    assert summary.requests == len(server.hits) == 5  # the retry is a request like any other
-    gaps = [b.at - a.at for a, b in zip(server.hits, server.hits[1:], strict=False)]
-    assert min(gaps) >= 0.09  # sanity lower bound: never two starts closer than 1/rate
+    summary = fetch.run_fetch(opts, report=quiet, sleep=sleep, clock=lambda: now[0])
+    assert summary.complete and summary.requests == len(server.hits) == 5  # the retry counts as a request
+    # before requests 2..5: the limiter's 0.1 s, the 0.01 s backoff then the rest of the 0.1 s, 0.1 s, 0.1 s
+    assert sleeps == [0.1, 0.01, 0.09, 0.1, 0.1]
+    assert [h.answer for h in server.hits] == ["200", "500", "200", "200", "200"]
 
 
 def test_fetch_rate_zero_never_waits(tmp_path: Path, server: ReplayServer) -> None:
