@@ -226,6 +226,10 @@ def _regexes() -> dict[str, re.Pattern[str]]:
         "article": re.compile(
             rf"(?<![\w.])(?P<num>{_alt(_number_words()['articles'])})\s+(?P<unit>{words})(?![a-z])"
         ),
+        "frequency": re.compile(
+            rf"(?<![a-z-])(?P<word>{_alt(load_json('time_units.json')['frequency']['words'])})(?![a-z])"
+        ),
+        "tolerance": re.compile(r"(?:±|\+/-|\+-|plus or minus|plus/minus)\s*$"),
         "ordinal": re.compile(rf"(?<![a-z])(?P<ord>{ordinals})\s+(?P<unit>day|week|month|year)(?![a-z])"),
         "cycle_ref": re.compile(
             r"(?<![a-z])(?:cycles?|courses?|c)\s*(?P<n>\d+)(?:\s*,?\s*(?:days?|d)\s*(?P<d>\d+))?(?![\d.])"
@@ -278,11 +282,17 @@ def find_quantities(low: str) -> list[Quantity]:
     for m in rx["article"].finditer(low):
         unit = _unit_words()[m.group("unit")]
         found.append(Quantity(Decimal(1), unit, m.start(), m.end(), "number", "time_article"))
+    for m in rx["frequency"].finditer(low):
+        value, unit = load_json("time_units.json")["frequency"]["words"][m.group("word")]
+        found.append(
+            Quantity(Decimal(value), unit, m.start(), m.end(), "frequency", "time_frequency", role="every")
+        )
     for m in rx["ordinal"].finditer(low):
         unit = _unit_words()[m.group("unit")]
         value = Decimal(_number_words()["ordinals"][m.group("ord")])
         found.append(Quantity(value, unit, m.start(), m.end(), "ordinal", "time_ordinal", role="point"))
-    return _drop_overlaps(found)
+    tolerance = rx["tolerance"]
+    return [q for q in _drop_overlaps(found) if not tolerance.search(low[: q.start])]
 
 
 def _number_quantities(low: str, m: re.Match[str]) -> list[Quantity]:
@@ -768,10 +778,18 @@ def find_anchor(hits: list[Hit], tokens: Tokens, quantities: Sequence[Quantity])
         if any(ev.start <= a.start and a.end <= ev.end for ev in events):
             continue
         if any(c.tend <= a.tstart and _near(tokens, c.tend, a.tstart) for c in cues):
-            return a
+            return _extend_anchor(a, anchors)
         if any(q.end <= a.start and _near(tokens, _token_at(tokens, q.end), a.tstart) for q in quantities):
-            return a
+            return _extend_anchor(a, anchors)
     return None
+
+
+def _extend_anchor(anchor: Hit, anchors: list[Hit]) -> Hit:
+    """Join the next mention of the same event a few tokens on ("CAR T-cell" + "infusion")."""
+    for b in anchors:
+        if b.concept == anchor.concept and 0 <= b.tstart - anchor.tend <= 3:
+            return replace(anchor, end=b.end, tend=b.tend)
+    return anchor
 
 
 def _near(tokens: Tokens, tstart: int, tend: int, limit: int = 10) -> bool:

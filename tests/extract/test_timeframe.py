@@ -125,6 +125,13 @@ CASES = [
     ("Day 1, 8, and 15", "P15D", None, ("P1D", "P8D", "P15D"), None),
     ("5 to 10 years", "P10Y", None, (), None),
     ("7 years (2015-2022)", "P7Y", None, (), None),
+    ("Quarterly for 1 year", "P1Y", None, ("P3M", "P6M", "P9M", "P12M"), None),
+    ("Half annually for two years", "P2Y", None, ("P6M", "P12M", "P18M", "P24M"), None),
+    ("Day 1 (±3 days)", "P1D", None, ("P1D",), None),
+    ("Within a year", "P1Y", None, (), None),
+    ("Up to 28 days (Cycle 1)", "P28D", None, (), None),
+    ("From 8 days before infusion to 28 days after infusion", "P28D", "-P8D", (), "infusion"),
+    ("3 months after CAR-T", "P3M", None, (), "infusion"),
 ]
 
 
@@ -233,7 +240,7 @@ def test_timeframe_spans_point_into_the_original_text() -> None:
     by_slot = {f.slot: f for f in found}
     assert text[by_slot["max_duration"].start : by_slot["max_duration"].end] == "2 years"
     assert text[by_slot["window_start"].start : by_slot["window_start"].end] == "120 days"
-    assert text[by_slot["anchor"].start : by_slot["anchor"].end] == "infusion"
+    assert text[by_slot["anchor"].start : by_slot["anchor"].end] == "CAR T\\-cell infusion"
 
 
 def test_timeframe_output_is_deterministic() -> None:
