@@ -81,6 +81,7 @@ class Segment:
     opener: bool  # continues a list or clause: "and …", "or …", "including …", "as well as …"
     list_item: bool  # a short lower-case item ("fibrosis", "tear cytokines"), not a function word first
     short_item: bool  # one or two words ("ASAP", "Duration")
+    function_start: bool  # opens with a lower-case function word ("by severity", "in the shoulder")
     acronym_start: bool  # first word in capitals ("NPV", "ASAP")
     is_number: bool  # "24", "and 48"
     is_titlecase: bool  # most content words capitalised: a title-style measure ("Rating of Clear")
@@ -253,6 +254,7 @@ def describe_segment(text: str, vocab: Vocabulary) -> Segment:
         opener=bool(vocab.measure_opener.match(lower)),
         list_item=starts_lower and content_start and words <= w["list_item_words"],
         short_item=content_start and 0 < words <= w["short_item_words"],
+        function_start=starts_lower and bool(tokens) and not content_start,
         acronym_start=bool(tokens) and is_acronym(plain.split()[0]),
         is_number=bool(_NUMBER_ITEM.match(lower)),
         is_titlecase=is_titlecase(plain, vocab.function_word),
@@ -416,9 +418,11 @@ def score_description(segments: Sequence[Segment], i: int, j: int, w: dict[str, 
         score += w["description_repeats_measure"]
     if first.opener and (first.starts_lower or head.is_titlecase):
         score += w["description_starts_opener"]
+    elif first.function_start:
+        score += w["description_starts_function_word"]
     elif first.is_number:
         score += w["description_starts_number"]
-    elif _starts_mid_list(segments, i, j):
+    elif _starts_mid_list(segments, i, j) or _cuts_a_phrase(segments, i):
         score += w["description_starts_mid_list"]
     return score
 
@@ -442,6 +446,11 @@ def _starts_mid_list(segments: Sequence[Segment], i: int, j: int) -> bool:
     return i > 1 and _is_item(segments[i - 1], head)
 
 
+def _cuts_a_phrase(segments: Sequence[Segment], i: int) -> bool:
+    """The measure's last extra segment and the description's first are both lower-case: one phrase."""
+    return i > 1 and segments[i - 1].starts_lower and segments[i].starts_lower
+
+
 def _is_item(seg: Segment, head: Segment) -> bool:
     """A list item: short lower-case words, or one or two words that cannot start a sentence here."""
     if seg.list_item:
@@ -457,7 +466,9 @@ def score_measure_extension(segments: Sequence[Segment], k: int, w: dict[str, fl
         bonuses.append(w["measure_opener"])
     if seg.is_number:
         bonuses.append(w["measure_number"])
-    if seg.list_item and not head.starts_lower:
+    if (
+        seg.list_item or (seg.function_start and seg.words <= w["list_item_words"])
+    ) and not head.starts_lower:
         bonuses.append(w["measure_list_item"])
     if head.is_titlecase and seg.is_all_caps_words and seg.words <= w["titlecase_max_words"]:
         bonuses.append(w["measure_titlecase"])
