@@ -107,7 +107,7 @@ def extract_one(
     evidence: list[Evidence] = []
 
     antigens, antigen_support = st.select_antigens(mentions, vocab)
-    strategy, strategy_cues = st.select_strategy(antigens, mentions)
+    strategy, strategy_cues = st.select_strategy(antigens, mentions, vocab)
     construct = pz.read_construct(mentions)
     named = pz.named_products(mentions, vocab)
     products = pz.build_products(antigens, strategy, construct, named)
@@ -119,7 +119,7 @@ def extract_one(
     cell_source = agreed([p.cell_source for p in products]) or construct.cell_source.value
     cell_type = agreed([p.cell_type for p in products]) or construct.cell_type.value
     if strategy is None and antigens:
-        strategy, _ = st.select_strategy(antigens, mentions)
+        strategy, _ = st.select_strategy(antigens, mentions, vocab)
 
     for concept, m in antigen_support:
         if m.label == "ANTIGEN":
@@ -148,7 +148,7 @@ def extract_one(
     evidence += ev
     fractions, ev = dd.select_fractions(texts)
     evidence += ev
-    diseases, ev = dz.select_diseases(mentions, vocab)
+    diseases, ev = dz.select_diseases(mentions, vocab, antigens)
     evidence += ev
     rr, ev = dz.select_relapsed(mentions)
     evidence += ev

@@ -107,6 +107,8 @@ def classify(doc: Doc, ent: Span, cues: Sequence[Span], sent_of: list[int], voca
         return NEGATED
     if "history" in found or "negative_marker" in found:
         return BACKGROUND
+    if "after" in found and not sequential_sentence(cues, sent_of, sent, vocab):
+        return BACKGROUND  # "relapsed after CD19 CAR-T"; but "CD22 CAR-T after CD19 CAR-T" in a sequential design
     if background_sentence and not own_sentence:
         return BACKGROUND
     if ent.label_ != "ANTIGEN":
@@ -141,8 +143,7 @@ def propagate_coordination(doc: Doc, entities: list[Span], classes: list[str]) -
             j + 1 < n
             and entities[j].label_ == "ANTIGEN"
             and entities[j + 1].label_ == "ANTIGEN"
-            and all(doc[k].lower_ in COORDINATORS for k in range(entities[j].end, entities[j + 1].start))
-            and entities[j + 1].start - entities[j].end <= 2
+            and is_coordination(doc, entities[j].end, entities[j + 1].start)
         ):
             j += 1
         group = range(i, j + 1)
@@ -151,3 +152,28 @@ def propagate_coordination(doc: Doc, entities: list[Span], classes: list[str]) -
                 if classes[k] in (MARKER, PLAIN):
                     classes[k] = TARGETED
         i = j + 1
+
+
+def is_coordination(doc: Doc, start: int, end: int) -> bool:
+    """Do tokens ``start:end`` only join two mentions ("and", ",", "/", "or", a short parenthesis)?"""
+    depth = 0
+    outside = 0
+    for k in range(start, end):
+        text = doc[k].lower_
+        if text == "(":
+            depth += 1
+        elif text == ")":
+            depth = max(0, depth - 1)
+        elif depth == 0:
+            if text not in COORDINATORS:
+                return False
+            outside += 1
+    return outside <= 2 and end - start <= 8
+
+
+def sequential_sentence(cues: Sequence[Span], sent_of: list[int], sent: int, vocab: Vocabulary) -> bool:
+    """Does sentence ``sent`` describe a sequential design (a ``sequential`` strategy cue)?"""
+    return any(
+        c.label_ == "STRATEGY" and sent_of[c.start] == sent and vocab.rule(c.id_).concepts[0] == "sequential"
+        for c in cues
+    )

@@ -7,18 +7,20 @@ both ways with equal weight stays unknown (``None``).
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Sequence
+from functools import lru_cache
 
 from kg.extract.context import BACKGROUND, NEGATED
 from kg.extract.mentions import Mention
 from kg.extract.strategy import live
-from kg.extract.vocab import Vocabulary
+from kg.extract.vocab import PATTERN_DIR, Vocabulary
 from kg.records import Design, Evidence, TrialRecord
 
 DESIGN_FLAGS = ("randomized", "single_arm", "open_label", "multi_center", "dose_escalation")
 COMBINE_WINDOW = 10  # tokens between a combination cue and the therapy it joins to the CAR-T
-GENERIC_DISEASES = ("leukemia", "lymphoma", "solid tumor", "plasma cell neoplasm")
+GENERIC_DISEASES = ("leukemia", "lymphoma", "plasma cell neoplasm")
 
 
 def structured_design(record: TrialRecord) -> dict[str, bool]:
@@ -140,13 +142,24 @@ def count_level_words(text: str) -> int:
     return sum(1 for group in LEVEL_GROUPS if words & set(group))
 
 
-def select_diseases(mentions: Sequence[Mention], vocab: Vocabulary) -> tuple[list[str], list[Evidence]]:
-    """Disease classes, most specific only: a class is dropped when a narrower one is also found."""
+def load_refinements() -> list[dict]:
+    """``patterns/disease_refinements.jsonl``: a broad class made specific by the study's target antigen."""
+    path = PATTERN_DIR / "disease_refinements.jsonl"
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def select_diseases(
+    mentions: Sequence[Mention], vocab: Vocabulary, antigens: Sequence[str] = ()
+) -> tuple[list[str], list[Evidence]]:
+    """Disease classes, most specific only: a class is dropped when a narrower one is also found; a broad
+    class is refined by the target (ALL + CD19 → B-ALL); generic classes (leukemia, lymphoma) are not
+    reported on their own."""
     ms = live(mentions, "DISEASE")
     parents = vocab.parents()
     found: dict[str, list[Mention]] = {}
     for m in sorted(ms, key=lambda m: m.position):
-        found.setdefault(m.concept, []).append(m)
+        concept = refine(m.concept, antigens)
+        found.setdefault(concept, []).append(m)
     ancestors: set[str] = set()
     for c in found:
         p = parents.get(c)
@@ -155,11 +168,20 @@ def select_diseases(mentions: Sequence[Mention], vocab: Vocabulary) -> tuple[lis
             ancestors.add(p)
             seen.add(p)
             p = parents.get(p)
-    keep = [c for c in found if c not in ancestors]
-    specific = [c for c in keep if c not in GENERIC_DISEASES]
-    if specific:
-        keep = specific
+    keep = [c for c in found if c not in ancestors and c not in GENERIC_DISEASES]
     return keep, [m.evidence("diseases", c) for c in keep for m in found[c]]
+
+
+def refine(concept: str, antigens: Sequence[str]) -> str:
+    for rule in _refinements():
+        if rule["disease"] == concept and set(rule["antigens"]) & set(antigens):
+            return str(rule["concept"])
+    return concept
+
+
+@lru_cache(maxsize=1)
+def _refinements() -> tuple[dict, ...]:
+    return tuple(load_refinements())
 
 
 def select_relapsed(mentions: Sequence[Mention]) -> tuple[bool | None, list[Evidence]]:

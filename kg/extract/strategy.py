@@ -3,8 +3,8 @@
 Mentions are ranked by where they stand and what their context says (see :mod:`kg.extract.context`):
 
 1. *headline*: targeted mentions in a title, an intervention name or a keyword, and the antigens of
-   named products (CTL019 → CD19) mentioned outside background;
-2. targeted mentions elsewhere that are not background ("CD19 CAR-T has achieved …", "patients who
+   named products (CTL019 → CD19) named there;
+2. targeted mentions and named products elsewhere that are not background ("CD19 CAR-T has achieved …", "patients who
    failed CD19 CAR-T") nor negated;
 3. other mentions (markers, bare names) in headlines, then elsewhere.
 
@@ -36,7 +36,7 @@ def select_antigens(mentions: Sequence[Mention], vocab: Vocabulary) -> tuple[lis
     tiers: list[list[tuple[str, Mention]]] = [[], [], [], []]
     for m in product_ms:
         for concept in vocab.rule(m.rule).design.get("antigens", []):
-            tiers[0].append((concept, m))
+            tiers[0 if m.kind in HEADLINE_KINDS else 1].append((concept, m))
     for m in antigen_ms:
         headline = m.kind in HEADLINE_KINDS
         if m.cls == TARGETED:
@@ -73,12 +73,19 @@ def supports_headline(concept: str, m: Mention, headline: list[tuple[str, Mentio
     return any(set(x.concepts) & known and abs(x.tok_start - m.tok_end) <= 3 for x in same_sentence)
 
 
-def select_strategy(antigens: Sequence[str], mentions: Sequence[Mention]) -> tuple[str | None, list[Mention]]:
+def select_strategy(
+    antigens: Sequence[str], mentions: Sequence[Mention], vocab: Vocabulary
+) -> tuple[str | None, list[Mention]]:
     """The targeting strategy and the cue mentions it rests on (none for single / multi-target)."""
     if not antigens:
         return None, []
     if len(antigens) == 1:
         return "single", []
+    for m in mentions:  # a named product of known design that carries all the antigens
+        if m.label == "PRODUCT" and m.cls in LIVE and vocab.rule(m.rule).design.get("targeting_strategy"):
+            design = vocab.rule(m.rule).design
+            if set(antigens) <= set(design.get("antigens", ())):
+                return design["targeting_strategy"], [m]
     cues = [m for m in mentions if m.label == "STRATEGY"]
     by_kind: dict[str, list[Mention]] = {}
     for m in cues:

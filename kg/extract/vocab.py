@@ -46,7 +46,7 @@ KNOWN_KEYS = frozenset(
 )
 PRODUCT_DESIGN_KEYS = frozenset(
     {"antigens", "costimulatory_domains", "signaling_domains", "vector", "binder_origin", "generation",
-     "cell_source", "cell_type"}
+     "cell_source", "cell_type", "targeting_strategy"}
 )
 
 
