@@ -541,9 +541,11 @@ def write_atomic(path: Path, data: bytes) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and not exc.filename:
+            exc.filename = str(path)
         raise
 
 
@@ -592,9 +594,12 @@ def load_state(out: Path) -> FetchState | None:
 
 @contextlib.contextmanager
 def lock_folder(out: Path) -> Iterator[None]:
-    """Refuse a second fetch writing into the same folder at the same time."""
-    import fcntl
-
+    """Refuse a second fetch writing into the same folder at the same time (POSIX; a no-op elsewhere)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
     with open(out / LOCK_NAME, "a+b") as fh:
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -713,7 +718,10 @@ def run_fetch(
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out}: exists and is not a folder")
     studies_dir = out / STUDIES_DIR
-    studies_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        studies_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {out}: cannot create the folder ({exc.strerror or exc})") from None
     with lock_folder(out):
         remove_leftovers(out)
         remove_leftovers(studies_dir)
@@ -738,7 +746,18 @@ def run_fetch(
             clock=clock,
             report=report,
         ) as client:
-            state = _fetch_pages(client, state, options, studies_dir, report)
+            try:
+                state = _fetch_pages(client, state, options, studies_dir, report)
+            except KeyboardInterrupt:
+                raise FetchError(
+                    "interrupted; completed pages are saved: run the same command to continue"
+                ) from None
+            except OSError as exc:  # disk full, permissions: the state still points at the unfinished page
+                name = f" {exc.filename}" if exc.filename else ""
+                raise FetchError(
+                    f"cannot write{name} ({exc.strerror or exc}); completed pages are saved: "
+                    "fix the cause and run the same command to continue"
+                ) from None
             requests = client.requests
     return FetchSummary(
         out=str(studies_dir),

@@ -53,6 +53,10 @@ def options(out: Path, srv: ReplayServer, **kw: Any) -> FetchOptions:
     )
 
 
+class Killed(BaseException):
+    """Raised from inside a fetch to stand in for the process being killed."""
+
+
 class Sleeps:
     """A sleep that really sleeps and records each call."""
 
@@ -398,12 +402,12 @@ def test_fetch_crash_inside_a_page_still_counts_right(
     def crash_on_eighth_study(path: Path, data: bytes) -> None:
         if path.parent.name == "studies":
             if len(written) == 7:
-                raise KeyboardInterrupt  # stands in for a kill between two study files of page 2
+                raise Killed  # stands in for a SIGKILL between two study files of page 2
             written.append(path.name)
         real_write(path, data)
 
     monkeypatch.setattr(fetch, "write_atomic", crash_on_eighth_study)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(Killed):
         fetch.run_fetch(options(out, server), report=quiet)
     monkeypatch.setattr(fetch, "write_atomic", real_write)
     assert len(folder_bytes(out)) == 7  # page 1, then two of page 2's five
@@ -412,6 +416,35 @@ def test_fetch_crash_inside_a_page_still_counts_right(
     summary = fetch.run_fetch(options(out, server), report=quiet)
     assert summary.resumed and summary.counts == Counts(fetched=20, new=20)
     assert read_state(out).pending is None  # type: ignore[union-attr]
+
+
+def test_fetch_disk_trouble_is_a_clear_error_and_resumable(
+    tmp_path: Path, server: ReplayServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out"
+    real_write = fetch.write_atomic
+
+    def disk_full(path: Path, data: bytes) -> None:
+        if path.name == "NCT01593696.json":  # a study on page 2
+            raise OSError(28, "No space left on device", str(path))
+        real_write(path, data)
+
+    monkeypatch.setattr(fetch, "write_atomic", disk_full)
+    with pytest.raises(FetchError, match=r"cannot write .*NCT01593696\.json \(No space left on device\)"):
+        fetch.run_fetch(options(out, server), report=quiet)
+    monkeypatch.setattr(fetch, "write_atomic", real_write)
+    assert fetch.run_fetch(options(out, server), report=quiet).counts == Counts(fetched=20, new=20)
+
+
+def test_fetch_interrupt_is_a_clear_error(
+    tmp_path: Path, server: ReplayServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupt(*args: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fetch, "plan_study", interrupt)
+    with pytest.raises(FetchError, match="interrupted; completed pages are saved"):
+        fetch.run_fetch(options(tmp_path / "out", server), report=quiet)
 
 
 def test_fetch_fails_clearly_on_a_refused_request(tmp_path: Path, server: ReplayServer) -> None:
