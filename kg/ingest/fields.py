@@ -26,6 +26,7 @@ _ENUM_WORD = re.compile(r"[A-Z][A-Z0-9_]*")
 _PARENTHETICAL = re.compile(r"\s*[(\[].*$")
 _TYPED_NAME = re.compile(r"([A-Za-z][A-Za-z _/]*?):\s*(.*)", re.S)
 _PHASE_SPLIT = re.compile(r"\s*[/|]\s*")
+_MONTH_NAME = re.compile(r"[A-Za-z]{3}")
 _ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
 _DATE_FORMATS = (("%B %d, %Y", "%Y-%m-%d"), ("%B %Y", "%Y-%m"), ("%b %d, %Y", "%Y-%m-%d"), ("%b %Y", "%Y-%m"))
 
@@ -92,6 +93,8 @@ def to_iso_date(value: str | None) -> str | None:
     v = value.strip()
     if not v:
         return None
+    if not _MONTH_NAME.search(v):
+        return v
     for fmt, iso in _DATE_FORMATS:
         try:
             return datetime.strptime(v, fmt).strftime(iso)
