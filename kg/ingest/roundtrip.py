@@ -135,13 +135,16 @@ def iter_files(paths: Iterable[Path]) -> Iterator[Path]:
 
 
 def columns_from_json(path: Path) -> Iterator[Column]:
-    """API v2 JSON: one study, a list, a ``{"studies": [...]}`` page, or JSON Lines."""
+    """API v2 JSON: one study, a list, a ``{"studies": [...]}`` page, or JSON Lines (entries without a
+    measure are skipped)."""
     for index, study in enumerate(load_studies(path.read_text(encoding="utf-8"))):
         module = (study.get("protocolSection") or {}).get("outcomesModule") or {}
         for key, role in V2_KEYS.items():
-            items = module.get(key) or []
+            items = module.get(key) if isinstance(module, dict) else None
             outcomes = tuple(
-                _outcome(role, o.get("measure"), o.get("description"), o.get("timeFrame")) for o in items
+                _outcome(role, o.get("measure"), o.get("description"), o.get("timeFrame"))
+                for o in (items if isinstance(items, list) else [])
+                if isinstance(o, dict) and o.get("measure")
             )
             if outcomes:
                 yield Column(f"{path}#{index}", role, outcomes)
@@ -189,7 +192,10 @@ def _collapse(text: str | None) -> str | None:
 
 def _outcome(role: Role, measure: Any, description: Any, time_frame: Any) -> Outcome:
     return Outcome(
-        role=role, measure=str(measure or ""), description=description or None, time_frame=time_frame or None
+        role=role,
+        measure=str(measure or ""),
+        description=str(description) if description else None,
+        time_frame=str(time_frame) if time_frame else None,
     )
 
 

@@ -59,6 +59,17 @@ def test_roundtrip_reads_xml_and_collapses_textblock_whitespace(tmp_path: Path) 
     assert (report.exact, report.total, report.failures) == (2, 2, [])
 
 
+def test_roundtrip_skips_outcome_entries_of_the_wrong_shape(tmp_path: Path) -> None:
+    study = _study({"measure": "ORR", "timeFrame": "Week 12"})
+    study["protocolSection"]["outcomesModule"]["secondaryOutcomes"] = [
+        "not an object",
+        {"timeFrame": "Day 1"},
+    ]  # type: ignore[index]
+    (tmp_path / "s.json").write_text(json.dumps(study))
+    report = measure_roundtrip([tmp_path])
+    assert (report.exact, report.total, report.errors) == (1, 1, [])
+
+
 def test_roundtrip_reports_a_bad_file_and_goes_on(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text('{"protocolSection": ')
     (tmp_path / "doctype.xml").write_text('<!DOCTYPE x [<!ENTITY a "b">]><clinical_study/>')
