@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kg import fetch
 from kg.errors import UsageError
@@ -294,6 +296,51 @@ def test_fetch_rate_limiter_spaces_request_starts() -> None:
     assert len(sleeps) == 5
     with pytest.raises(UsageError, match="--rate"):
         RateLimiter(-1)
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=st.binary(max_size=200) | JSON.map(lambda v: json.dumps(v).encode()))
+def test_fetch_parse_page_never_crashes(body: bytes) -> None:
+    try:
+        page = fetch.parse_page(body)
+    except PageError:
+        return
+    assert isinstance(page.studies, tuple)
+
+
+@settings(max_examples=300, deadline=None)
+@given(study=JSON, nct=st.sampled_from(["NCT01234567", "NCT0123", None]), date=JSON | st.just("2024-01-02"))
+def test_fetch_identify_study_never_crashes(study: Any, nct: Any, date: Any) -> None:
+    candidates = [study, _study(nct=nct, date=date), {"protocolSection": study}]
+    for candidate in candidates:
+        try:
+            nct_id, version = fetch.identify_study(candidate)
+        except StudyError as exc:
+            assert exc.field in (fetch.ID_FIELD, fetch.VERSION_FIELD, "studies[]")
+            continue
+        assert fetch.NCT_RE.fullmatch(nct_id) and (version is None or fetch.DATE_RE.fullmatch(version))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    status=st.integers(100, 599), retry_after=st.none() | st.text(max_size=30), body=st.binary(max_size=50)
+)
+def test_fetch_interpret_response_always_decides(status: int, retry_after: str | None, body: bytes) -> None:
+    headers = {} if retry_after is None else {"retry-after": retry_after}
+    try:
+        fetch.interpret_response(status, headers, body, max_retry_after=60)
+    except RetryableError as exc:
+        assert status in (200, 408, 429) or status >= 500
+        assert exc.retry_after is None or 0 <= exc.retry_after <= 60
+    except FetchError:
+        assert status != 200
 
 
 # --------------------------------------------------------------------------- against the replay server
