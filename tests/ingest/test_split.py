@@ -189,6 +189,16 @@ def test_split_gives_back_every_combination_of_hand_written_parts() -> None:
     assert exact / total >= COMBINATION_RATE_FLOOR, "\n".join(misses[:20])
 
 
+@pytest.mark.parametrize(
+    "parts", json.loads(PARTS.read_text(encoding="utf-8"))["outcomes"], ids=lambda p: p[0]
+)
+def test_split_gives_back_car_t_style_outcomes(parts: list[str | None]) -> None:
+    measure, description, time_frame = parts
+    assert measure is not None
+    got = split_outcome(join_outcome(measure, description, time_frame), "secondary")
+    assert (got.measure, got.description, got.time_frame) == (measure, description, time_frame)
+
+
 def test_split_outcomes_never_cut_inside_parentheses_containing_pipes() -> None:
     column = "Response rate (CR|CRi), Proportion in CR or CRi., Day 28|Overall survival, Up to 2 years"
     got = split_outcomes(column, "primary")
