@@ -592,7 +592,8 @@ def assign_roles(quantities: list[Quantity], hits: list[Hit], tokens: Tokens, lo
         if q.sign < 0 and role == "bare":
             role = "point"  # "15 minutes before surgery" is a visit before the anchor, not a window end
         out.append(replace(q, role=role))
-    return _join_lists(_pair_windows(out, low), low)
+    events = [h for h in hits if h.label == "EVENT"]
+    return _join_events(_join_lists(_pair_windows(out, low), low), events, low)
 
 
 def _join_lists(quantities: list[Quantity], low: str) -> list[Quantity]:
@@ -610,6 +611,20 @@ def _join_lists(quantities: list[Quantity], low: str) -> list[Quantity]:
         ):
             out[a] = replace(out[a], role="point")
             out[b] = replace(out[b], role="point")
+    return out
+
+
+def _join_events(quantities: list[Quantity], events: list[Hit], low: str) -> list[Quantity]:
+    """A bare duration listed next to a visit event ("Baseline, 3 months") is a visit too."""
+    out = []
+    for q in quantities:
+        if q.role == "bare" and any(
+            (e.end <= q.start and _is_list_gap(low[e.end : q.start]))
+            or (q.end <= e.start and _is_list_gap(low[q.end : e.start]))
+            for e in events
+        ):
+            q = replace(q, role="point")
+        out.append(q)
     return out
 
 

@@ -132,6 +132,8 @@ CASES = [
     ("Up to 28 days (Cycle 1)", "P28D", None, (), None),
     ("From 8 days before infusion to 28 days after infusion", "P28D", "-P8D", (), "infusion"),
     ("3 months after CAR-T", "P3M", None, (), "infusion"),
+    ("Baseline, 3 months", "P3M", None, ("baseline", "P3M"), None),
+    ("Baseline to 3 months", "P3M", None, (), None),
 ]
 
 
