@@ -93,12 +93,13 @@ def read_file(path: str) -> Iterator[TrialRecord | ReadFailure]:
         yield ReadFailure(path, WHOLE_FILE, None, f"cannot open: {exc.strerror or exc}")
         return
     with handle:
-        head = handle.read(len(ZIP_MAGIC))
-        handle.seek(0)
-        if head == ZIP_MAGIC:
-            yield from read_zip(handle, path)
-        else:
-            yield from read_stream(handle, path)
+        if handle.seekable():  # a named pipe (e.g. /dev/stdin) is read as a stream
+            head = handle.read(len(ZIP_MAGIC))
+            handle.seek(0)
+            if head == ZIP_MAGIC:
+                yield from read_zip(handle, path)
+                return
+        yield from read_stream(handle, path)
 
 
 def read_zip(handle: BinaryIO, path: str) -> Iterator[TrialRecord | ReadFailure]:
