@@ -165,3 +165,17 @@ def test_read_paths_reads_every_bundled_example_without_failure(folder, count, f
         assert len({r.trial_id for r in records}) == count
     if folder != "seeds":
         assert all(r.nct_id == r.trial_id and r.brief_title for r in records)
+
+
+def test_read_paths_reads_a_named_pipe(tmp_path):
+    import os
+    import threading
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    data = (FIXTURES / "studies.jsonl").read_bytes()
+    writer = threading.Thread(target=lambda: fifo.write_bytes(data))
+    writer.start()
+    records, failures = read_all(fifo)
+    writer.join()
+    assert failures == [] and [r.trial_id for r in records] == ["NCT03029338", "NCT03101709", "NCT03196414"]
