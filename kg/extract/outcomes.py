@@ -123,14 +123,37 @@ def _evidence(slot: str, m: Match, nt: NormalizedText, field: str) -> Evidence:
 
 
 def classify_endpoint(fields: Sequence[tuple[str, str]]) -> Match | None:
-    """The endpoint class: specific rules in the measure, then the description, then generic words."""
-    for label in ("ENDPOINT", "ENDPOINT_WEAK"):
-        for name, text in fields:
-            chosen = [h for h in endpoint_hits(text) if h.label == label]
-            if chosen:
-                best = min(chosen, key=lambda h: (h.tstart, -(h.tend - h.tstart), h.rule))
-                return Match(best.concept, name, best.start, best.end, best.rule)
+    """The endpoint class: specific rules in the measure, then the description, then generic words.
+
+    A generic measure ("Safety") keeps its own class when the description names it among others
+    ("Incidence of CRS, ICANS and other adverse events" → AE, not CRS).
+    """
+    generic = _first(fields[:1], "ENDPOINT_WEAK")
+    for i, (name, text) in enumerate(fields):
+        strong = [h for h in endpoint_hits(text) if h.label == "ENDPOINT"]
+        if not strong:
+            continue
+        if i > 0 and generic is not None:
+            same = [h for h in strong if h.concept == generic.value]
+            if same:
+                strong = same
+        best = min(strong, key=_position)
+        return Match(best.concept, name, best.start, best.end, best.rule)
+    return generic or _first(fields[1:], "ENDPOINT_WEAK")
+
+
+def _first(fields: Sequence[tuple[str, str]], label: str) -> Match | None:
+    for name, text in fields:
+        chosen = [h for h in endpoint_hits(text) if h.label == label]
+        if chosen:
+            best = min(chosen, key=_position)
+            return Match(best.concept, name, best.start, best.end, best.rule)
     return None
+
+
+def _position(h: Hit) -> tuple[int, int, str]:
+    """Earliest first, then longest, then rule id (deterministic)."""
+    return (h.tstart, -(h.tend - h.tstart), h.rule)
 
 
 def endpoint_hits(text: str) -> list[Hit]:
