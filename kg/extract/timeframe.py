@@ -665,10 +665,16 @@ def _pair_windows(quantities: list[Quantity], low: str) -> list[Quantity]:
 
 
 def window_start(quantities: list[Quantity]) -> Quantity | None:
-    """The explicit start of the window, unless it is the anchor itself (0, or Day 1 written as a visit)."""
-    for q in quantities:
-        if q.role != "start":
-            continue
+    """The explicit start of the window, unless it is the anchor itself (0, or Day 1 written as a visit).
+
+    A start comes from "from X to Y" / "between X and Y", or from one visit range ("Days 14-28"); a
+    number range ("5 to 10 years") is a spread of durations, and several ranges have no single start.
+    """
+    starts = [q for q in quantities if q.role == "start"]
+    if not starts:
+        ranges = [q for q in quantities if q.role == "range_low"]
+        starts = [q for q in ranges if q.form == "unit_first"] if len(ranges) == 1 else []
+    for q in starts[:1]:
         if q.value == 0 or (q.form == "unit_first" and q.unit == "D" and q.value <= 1 and q.sign > 0):
             return None
         return q

@@ -134,6 +134,8 @@ CASES = [
     ("3 months after CAR-T", "P3M", None, (), "infusion"),
     ("Baseline, 3 months", "P3M", None, ("baseline", "P3M"), None),
     ("Baseline to 3 months", "P3M", None, (), None),
+    ("Days 14-28", "P28D", "P14D", (), None),
+    ("Days 1-28", "P28D", None, (), None),
 ]
 
 
