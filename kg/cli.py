@@ -378,6 +378,8 @@ def _run_timeframes(args: argparse.Namespace) -> int:
         out.write(
             f"time frames: {report.total}  with max_duration: {report.parsed}  share: {report.share:.1%}\n"
         )
+        distinct, parsed = report.distinct()
+        out.write(f"distinct texts: {distinct}  with max_duration: {parsed}\n")
         for reason, count in report.reasons():
             out.write(f"  {count:>4}  {reason}\n")
         rows = report.rows if args.all else report.unparsed

@@ -863,6 +863,14 @@ class TimeFrameReport:
     def share(self) -> float:
         return self.parsed / self.total if self.total else 0.0
 
+    def distinct(self) -> tuple[int, int]:
+        """(distinct time-frame texts, of which parsed): registries repeat one text across outcomes."""
+        seen: dict[str, bool] = {}
+        for r in self.rows:
+            key = " ".join(r.time_frame.split())
+            seen[key] = bool(r.timeframe.max_duration)
+        return len(seen), sum(seen.values())
+
     @property
     def unparsed(self) -> tuple[TimeFrameRow, ...]:
         return tuple(r for r in self.rows if not r.timeframe.max_duration)
@@ -880,6 +888,8 @@ class TimeFrameReport:
             "time_frames": self.total,
             "with_max_duration": self.parsed,
             "share": round(self.share, 4),
+            "distinct_time_frames": self.distinct()[0],
+            "distinct_with_max_duration": self.distinct()[1],
             "reasons": [{"reason": k, "count": v} for k, v in self.reasons()],
             "unparsed": [
                 {
