@@ -45,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_query(sub)
     _add_serve(sub)
     _add_timeframes(sub)
+    _add_export(sub)
+    _add_report(sub)
     return parser
 
 
@@ -393,3 +395,89 @@ def _run_timeframes(args: argparse.Namespace) -> int:
     out.flush()
     print(counter.summary(), file=sys.stderr)
     return 1 if counter.failed else 0
+
+
+# --------------------------------------------------------------------------- export
+
+
+def _add_export(sub: Any) -> None:
+    from kg.export import FORMATS
+    from kg.views import DEFAULT_TOP_K, VIEWS
+
+    formats = "; ".join(f"{name}: {f.description}" for name, f in FORMATS.items())
+    p = sub.add_parser(
+        "export",
+        help="write the graph for Gephi, Cytoscape, yEd, Graphviz, Neo4j or as RDF (ttl nt nq trig jsonld)",
+        description="Write a graph (a build folder or an RDF file) in another format. Graph formats project "
+        "the RDF onto nodes and edges through a view; RDF formats write the whole graph. Formats: " + formats,
+    )
+    p.add_argument("--graph", metavar="PATH", help="a build folder or an RDF file (.ttl .nt .nq .trig …)")
+    p.add_argument("--format", "-f", choices=list(FORMATS), help="output format")
+    p.add_argument(
+        "--view",
+        choices=list(VIEWS),
+        default="full",
+        help="what to draw (graph formats only; default full): " + ", ".join(VIEWS),
+    )
+    p.add_argument(
+        "--top-k",
+        type=int,
+        default=None,
+        metavar="K",
+        help=f"trial-similarity: links each trial keeps (default {DEFAULT_TOP_K})",
+    )
+    p.add_argument("-o", "--out", metavar="OUT", help="output file (a folder for neo4j)")
+    p.add_argument("--list", action="store_true", help="list the formats and views and exit")
+    p.set_defaults(run=_run_export)
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from kg.errors import UsageError
+    from kg.export import FORMATS, export
+    from kg.query import open_store
+    from kg.views import VIEWS
+
+    if args.list:
+        for name, f in FORMATS.items():
+            sys.stdout.write(f"format {name:<8} {f.description}\n")
+        for name, fn in VIEWS.items():
+            doc = (fn.__doc__ or "").strip().splitlines()
+            sys.stdout.write(f"view   {name:<20} {doc[0] if doc else ''}\n")
+        return 0
+    given = (("--graph", args.graph), ("--format", args.format), ("-o", args.out))
+    missing = [flag for flag, value in given if not value]
+    if missing:
+        raise UsageError(f"export needs {', '.join(missing)}")
+    if args.top_k is not None and args.view != "trial-similarity":
+        raise UsageError("--top-k applies to --view trial-similarity")
+    store = open_store(Path(args.graph))
+    result = export(store, args.format, Path(args.out), view=args.view, top_k=args.top_k)
+    print(f"cartkg: {result.describe()}", file=sys.stderr)
+    return 0
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _add_report(sub: Any) -> None:
+    p = sub.add_parser(
+        "report",
+        help="write a self-contained HTML page of the design landscape (figures as inline SVG, no network)",
+    )
+    p.add_argument("--graph", required=True, metavar="PATH", help="a build folder or an RDF file")
+    p.add_argument("-o", "--out", required=True, metavar="HTML", help="output file, e.g. report.html")
+    p.add_argument("--title", default=None, help="page title (default: cartkg design landscape)")
+    p.set_defaults(run=_run_report)
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from kg.query import open_store
+    from kg.report import DEFAULT_TITLE, write_report
+
+    summary = write_report(open_store(Path(args.graph)), Path(args.out), title=args.title or DEFAULT_TITLE)
+    print(f"cartkg: wrote {args.out} ({summary})", file=sys.stderr)
+    return 0
