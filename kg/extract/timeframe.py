@@ -548,13 +548,14 @@ def _parse_normalized(text: str) -> tuple[TimeFrame, list[Found]]:
 
 
 def _cycle_spans(quantities: list[Quantity], cycles: Cycles, low: str) -> list[Quantity]:
-    """A duration in brackets right after a cycle reference ("Cycle 1 (28 days)") ends that cycle."""
+    """A duration bracketed with a cycle reference ("Cycle 1 (28 days)", "28 days (Cycle 1)") ends it."""
     ends = {e for _, _, _, e in cycles.refs}
+    starts = {s for _, _, s, _ in cycles.refs}
     out = []
     for q in quantities:
-        if q.role in ("bare", "point") and any(
-            re.fullmatch(r"\s*[(\[]\s*", low[e : q.start]) for e in ends if e <= q.start
-        ):
+        after_ref = any(re.fullmatch(r"\s*[(\[]\s*", low[e : q.start]) for e in ends if e <= q.start)
+        before_ref = any(re.fullmatch(r"[^()\[\],;]*?[(\[]\s*", low[q.end : s]) for s in starts if s >= q.end)
+        if q.role in ("bare", "point") and (after_ref or before_ref):
             q = replace(q, role="end")
         out.append(q)
     return out

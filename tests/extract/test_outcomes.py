@@ -86,6 +86,8 @@ def test_outcomes_display_text_undoes_escapes_only() -> None:
         ("Safety", "Incidence of CRS, ICANS and other adverse events", "AE"),
         ("Survival", "PFS and OS at 2 years", "OS"),
         ("Efficacy", "Complete remission rate", "CR"),
+        ("Effective rate", None, "ORR"),
+        ("CAR-T cell proliferation", None, "PERSISTENCE"),
         ("Disease control rate (DCR)", "Proportion with CR, PR or SD", "OTHER"),
         ("Number of participants who proceed to transplant", None, "OTHER"),
     ],

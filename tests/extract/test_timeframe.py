@@ -136,6 +136,8 @@ CASES = [
     ("Baseline to 3 months", "P3M", None, (), None),
     ("Days 14-28", "P28D", "P14D", (), None),
     ("Days 1-28", "P28D", None, (), None),
+    ("First 28 days of treatment (Cycle 1)", "P28D", None, (), None),
+    ("Up to Cycle 6 (each cycle is 28 days)", "P168D", None, (), None),
 ]
 
 
