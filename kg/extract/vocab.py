@@ -10,6 +10,7 @@ needs: ``xref`` (HGNC / MONDO / NCIt identifier of the concept), ``parent`` (a b
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -74,8 +75,9 @@ class Vocabulary:
     def ruler_patterns(self) -> list[dict[str, Any]]:
         """The patterns in the form ``SpanRuler.add_patterns`` takes, sorted by id."""
         return [
-            {"id": r.id, "label": r.label, "pattern": r.pattern}
+            {"id": r.id, "label": r.label, "pattern": variant}
             for r in sorted(self.rules.values(), key=lambda r: r.id)
+            for variant in expand_alternatives(compile_pattern(r.pattern))
         ]
 
     def rule(self, rule_id: str) -> Rule:
@@ -147,3 +149,150 @@ def build_vocabulary(paths: list[Path]) -> Vocabulary:
 def load_vocabulary() -> Vocabulary:
     """All pattern files of the package (cached per process)."""
     return build_vocabulary([PATTERN_DIR / name for name in PATTERN_FILES])
+
+
+# --------------------------------------------------------------------------- fast token predicates
+# A REGEX token predicate is evaluated on every token of every doc; most of ours denote a small finite
+# set of strings ("(?i)^cd-?19$" = cd19 | cd-19), which the Matcher looks up by hash instead.
+
+MAX_EXPANSION = 256
+
+
+def compile_pattern(pattern: Any) -> Any:
+    """The ruler pattern with every finite token REGEX replaced by an ``IN`` list on LOWER or ORTH."""
+    if not isinstance(pattern, list):
+        return pattern
+    return [compile_token(tok) for tok in pattern]
+
+
+def compile_token(tok: dict[str, Any]) -> dict[str, Any]:
+    text = tok.get("TEXT")
+    if not (isinstance(text, dict) and set(text) == {"REGEX"}):
+        return tok
+    expanded = expand_regex(text["REGEX"])
+    if expanded is None:
+        return tok
+    attr, strings = expanded
+    out = {k: v for k, v in tok.items() if k != "TEXT"}
+    out[attr] = {"IN": strings}
+    return out
+
+
+def expand_regex(regex: str) -> tuple[str, list[str]] | None:
+    """All strings a fully anchored, finite regex matches: ``("LOWER"|"ORTH", strings)``, else None."""
+    import re._parser as sre_parse  # the stdlib's own regex parser
+
+    try:
+        parsed = sre_parse.parse(regex)
+    except re.error:
+        return None
+    ignore_case = bool(parsed.state.flags & re.IGNORECASE)
+    items = list(parsed)
+    if len(items) < 2 or items[0] != (sre_parse.AT, sre_parse.AT_BEGINNING) or items[-1] != (
+        sre_parse.AT, sre_parse.AT_END
+    ):
+        return None
+    strings = _expand(items[1:-1])
+    if strings is None or not strings:
+        return None
+    if ignore_case:
+        return "LOWER", sorted({s.lower() for s in strings})
+    return "ORTH", sorted(set(strings))
+
+
+def _expand(items: list) -> list[str] | None:
+    import re._constants as c
+    import re._parser as sre_parse
+
+    results = [""]
+    for op, arg in items:
+        if op is c.LITERAL:
+            options = [chr(arg)]
+        elif op is c.IN:
+            options = []
+            for sub_op, sub_arg in arg:
+                if sub_op is c.LITERAL:
+                    options.append(chr(sub_arg))
+                elif sub_op is c.RANGE and sub_arg[1] - sub_arg[0] < 40:
+                    options.extend(chr(x) for x in range(sub_arg[0], sub_arg[1] + 1))
+                else:
+                    return None
+        elif op is c.SUBPATTERN:
+            options = _expand(list(arg[-1]))
+        elif op is c.BRANCH:
+            options = []
+            for branch in arg[1]:
+                sub = _expand(list(branch))
+                if sub is None:
+                    return None
+                options.extend(sub)
+        elif op in (c.MAX_REPEAT, c.MIN_REPEAT):
+            low, high, sub_items = arg
+            if high > 3:
+                return None
+            sub = _expand(list(sub_items))
+            if sub is None:
+                return None
+            options = []
+            for n in range(low, high + 1):
+                reps = [""]
+                for _ in range(n):
+                    reps = [r + s for r in reps for s in sub]
+                options.extend(reps)
+        else:
+            return None
+        if options is None:
+            return None
+        results = [r + o for r in results for o in options]
+        if len(results) > MAX_EXPANSION:
+            return None
+    del sre_parse
+    return results
+
+
+
+MAX_PHRASES = 4096
+
+
+def phrase_forms(pattern: Any) -> tuple[str, list[list[str]]] | None:
+    """The token sequences a pattern of plain tokens matches, for a ``PhraseMatcher``.
+
+    Returns ``(attr, sequences)`` with ``attr`` ``"LOWER"`` or ``"ORTH"``, or ``None`` when the pattern
+    needs the ``Matcher`` (token attributes other than LOWER/ORTH, operators other than ``?``, or both
+    case-sensitive letters and case-insensitive words).  ORTH punctuation counts as either.
+    """
+    if not isinstance(pattern, list) or not pattern:
+        return None
+    attrs: set[str] = set()
+    per_token: list[list[str | None]] = []
+    for tok in pattern:
+        op = tok.get("OP")
+        keys = set(tok) - {"OP"}
+        if op not in (None, "?") or len(keys) != 1:
+            return None
+        attr = next(iter(keys))
+        value = tok[attr]
+        if attr not in ("LOWER", "ORTH"):
+            return None
+        if isinstance(value, str):
+            values = [value]
+        elif isinstance(value, dict) and set(value) == {"IN"}:
+            values = list(value["IN"])
+        else:
+            return None
+        if attr == "ORTH" and any(any(ch.isalpha() for ch in v) for v in values):
+            attrs.add("ORTH")
+        elif attr == "LOWER":
+            attrs.add("LOWER")
+        options: list[str | None] = list(values)
+        if op == "?":
+            options.append(None)
+        per_token.append(options)
+    if len(attrs) > 1:
+        return None
+    sequences: list[list[str]] = [[]]
+    for options in per_token:
+        sequences = [seq + ([o] if o is not None else []) for seq in sequences for o in options]
+        if len(sequences) > MAX_PHRASES:
+            return None
+    return (attrs.pop() if attrs else "LOWER"), [seq for seq in sequences if seq]
