@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kg.extract.outcomes import ENDPOINT_CLASSES, annotate_outcome
 from kg.extract.timeframe import build_matcher, load_patterns
@@ -213,3 +215,50 @@ def test_outcomes_criteria_rules_of_one_concept_share_their_versions() -> None:
     for r in load_patterns("criteria.jsonl"):
         key = json.dumps([r.get("versions"), r.get("default"), r.get("version_regex")], sort_keys=True)
         assert tables.setdefault(r["concept"], (key, r["id"]))[0] == key, r["id"]
+
+
+# ----------------------------------------------------------------------------------------- properties
+
+PIECES = st.sampled_from(
+    [
+        "ORR",
+        "CTCAE v5\\.0",
+        "IL\\-6",
+        "TNF\\-α",
+        "（CR）",
+        "Lugano 2014",
+        "adverse recation",
+        "Day 28",
+        "，",
+        "up to 2 years",
+        "Cycle 1",
+        "Ã©",
+        "\\&",
+        " ",
+        "IFN-gamma",
+        "NCCN Version 3.2023",
+        "surial",
+        "Month3",
+    ]
+)
+MANGLED = st.lists(st.one_of(PIECES, st.text(max_size=6)), max_size=8).map("".join)
+
+
+@settings(max_examples=200, deadline=None)
+@given(MANGLED, st.one_of(st.none(), MANGLED), st.one_of(st.none(), MANGLED))
+def test_outcomes_evidence_offsets_hold_on_mangled_text(
+    measure: str, description: str | None, time_frame: str | None
+) -> None:
+    oc = Outcome("primary", measure, description, time_frame)
+    ex, evidence = annotate_outcome(oc, 2)
+    assert ex.endpoint in ENDPOINT_CLASSES
+    originals = {
+        "outcomes[2].measure": measure,
+        "outcomes[2].description": description,
+        "outcomes[2].time_frame": time_frame,
+    }
+    for e in evidence:
+        original = originals[e.field]
+        assert original is not None
+        assert 0 <= e.start <= e.end <= len(original)
+        assert e.text == original[e.start : e.end]
