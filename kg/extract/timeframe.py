@@ -676,7 +676,9 @@ def window_start(quantities: list[Quantity]) -> Quantity | None:
         ranges = [q for q in quantities if q.role == "range_low"]
         starts = [q for q in ranges if q.form == "unit_first"] if len(ranges) == 1 else []
     for q in starts[:1]:
-        if q.value == 0 or (q.form == "unit_first" and q.unit == "D" and q.value <= 1 and q.sign > 0):
+        if q.value == 0 or (
+            q.form in ("unit_first", "ordinal") and q.unit == "D" and q.value <= 1 and q.sign > 0
+        ):
             return None
         return q
     return None
