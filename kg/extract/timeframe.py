@@ -212,7 +212,7 @@ def _regexes() -> dict[str, re.Pattern[str]]:
         "number": re.compile(
             rf"(?<![\w.])(?P<num>{num})(?:\s*(?:±|\+/-|\+-)\s*\d+(?:[.,]\d+)?)?"
             rf"(?:\s*(?:-|to|~|or)\s*(?P<num2>{num}))?"
-            rf"(?:(?:\s*-\s*|\s*)(?P<unit>{words})(?![a-z])|(?P<aunit>[{attached}])(?![a-z0-9]))"
+            rf"(?:(?:[ \t]*-[ \t]*|[ \t]*)(?P<unit>{words})(?![a-z])|(?P<aunit>[{attached}])(?![a-z0-9]))"
         ),
         "unit_first": re.compile(
             rf"(?<![a-z0-9])(?:(?P<uword>{uf_words})\s*|(?P<uatt>[{uf_attached}]))(?P<sign>[+-])?\s*"
@@ -230,7 +230,9 @@ def _regexes() -> dict[str, re.Pattern[str]]:
             rf"(?<![a-z-])(?P<word>{_alt(load_json('time_units.json')['frequency']['words'])})(?![a-z])"
         ),
         "tolerance": re.compile(r"(?:±|\+/-|\+-|plus or minus|plus/minus)\s*$"),
-        "ordinal": re.compile(rf"(?<![a-z])(?P<ord>{ordinals})\s+(?P<unit>day|week|month|year)(?![a-z])"),
+        "ordinal": re.compile(
+            rf"(?<![a-z0-9])(?P<ord>{ordinals}|\d+(?:st|nd|rd|th))\s+(?P<unit>day|week|month|year)(?![a-z])"
+        ),
         "cycle_ref": re.compile(
             r"(?<![a-z])(?:cycles?|courses?|c)\s*(?P<n>\d+)(?:\s*,?\s*(?:days?|d)\s*(?P<d>\d+))?(?![\d.])"
         ),
@@ -289,7 +291,8 @@ def find_quantities(low: str) -> list[Quantity]:
         )
     for m in rx["ordinal"].finditer(low):
         unit = _unit_words()[m.group("unit")]
-        value = Decimal(_number_words()["ordinals"][m.group("ord")])
+        word = m.group("ord")
+        value = Decimal(word[:-2]) if word[0].isdigit() else Decimal(_number_words()["ordinals"][word])
         found.append(Quantity(value, unit, m.start(), m.end(), "ordinal", "time_ordinal", role="point"))
     tolerance = rx["tolerance"]
     return [q for q in _drop_overlaps(found) if not tolerance.search(low[: q.start])]

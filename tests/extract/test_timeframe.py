@@ -138,6 +138,9 @@ CASES = [
     ("Days 1-28", "P28D", None, (), None),
     ("First 28 days of treatment (Cycle 1)", "P28D", None, (), None),
     ("Up to Cycle 6 (each cycle is 28 days)", "P168D", None, (), None),
+    ("at least 15 years", "P15Y", None, (), None),
+    ("Day 28\nMonth 3", "P3M", None, ("P28D", "P3M"), None),
+    ("1st year after infusion", "P1Y", None, ("P1Y",), "infusion"),
 ]
 
 
