@@ -76,6 +76,7 @@ def test_outcomes_display_text_undoes_escapes_only() -> None:
         ("Recommended Phase 2 Dose (RP2D)", None, "MTD"),
         ("Number of participants with dose-limiting toxicities (DLTs)", None, "DLT"),
         ("Percentage of participants with serious adverse events", None, "SAE"),
+        ("GVHD-free, relapse-free survival (GRFS)", None, "RFS"),
         ("Quality of life measured by EORTC QLQ-C30", None, "QOL"),
         ("Rate of successful manufacturing", None, "FEASIBILITY"),
         ("Event-free survival (EFS)", None, "EFS"),
