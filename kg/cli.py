@@ -16,7 +16,7 @@ from typing import Any, TextIO
 
 from kg import __version__
 from kg.errors import CartkgError
-from kg.records import ReadFailure, TrialRecord
+from kg.records import ReadFailure, TrialExtraction, TrialRecord
 from kg.text import undo_escapes
 
 
@@ -37,14 +37,23 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cartkg", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(
+        prog="cartkg",
+        description="A knowledge graph of CAR-T cell-therapy clinical trials: read ClinicalTrials.gov records, "
+        "extract trial design and outcomes with evidence, build and validate an RDF graph, query it.",
+        epilog="Exit codes: 0 success, 1 failures found (unreadable records, invalid graph), 2 usage error.",
+    )
     parser.add_argument("--version", action="version", version=f"cartkg {__version__}")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
     _add_records(sub)
+    _add_extract(sub)
+    _add_bench(sub)
     _add_fetch(sub)
     _add_query(sub)
     _add_serve(sub)
     _add_timeframes(sub)
+    _add_build(sub)
+    _add_validate(sub)
     _add_export(sub)
     _add_report(sub)
     return parser
@@ -136,6 +145,84 @@ def _run_records(args: argparse.Namespace) -> int:
     out.flush()
     print(counter.summary(), file=sys.stderr)
     return 1 if counter.failed else 0
+
+
+# --------------------------------------------------------------------------- extract
+
+
+def _add_extract(sub: Any) -> None:
+    p = sub.add_parser(
+        "extract",
+        help="extract antigens, targeting strategy, CAR construct, cell source, diseases, design, dose and "
+        "outcomes from records, with evidence",
+        description="Read records (any supported format) and print one extraction per trial: the gold-contract "
+        "fields plus products, source and evidence (each value's field, offsets into the ORIGINAL text, quoted "
+        "text and rule id). Failures go to stderr; exit 1 if any record failed.",
+    )
+    _add_input_paths(p)
+    p.add_argument("--format", choices=["jsonl", "table"], default="jsonl", help="output format (default jsonl)")
+    p.add_argument("--processes", type=int, default=1, metavar="N",
+                   help="spaCy worker processes (default 1; records are batched through nlp.pipe)")
+    p.add_argument("--batch-size", type=int, default=64, metavar="N", help="records per batch (default 64)")
+    p.set_defaults(run=_run_extract)
+
+
+EXTRACT_TABLE = (("trial_id", 24), ("antigens", 22), ("strategy", 13), ("costim", 14), ("vector", 11),
+                 ("source", 11), ("diseases", 24), ("phase", 13))
+
+
+def _run_extract(args: argparse.Namespace) -> int:
+    from kg.errors import UsageError
+    from kg.extract import ExtractionFailure, extract_each
+
+    if args.processes < 1 or args.batch_size < 1:
+        raise UsageError("--processes and --batch-size must be at least 1")
+    counter = FailureCounter(_read_all(args.paths))
+    out = sys.stdout
+    extracted = failed = 0
+    if args.format == "table":
+        out.write(" ".join(f"{name:<{width}}" for name, width in EXTRACT_TABLE).rstrip() + "\n")
+    for item in extract_each(counter, n_process=args.processes, batch_size=args.batch_size):
+        if isinstance(item, ExtractionFailure):
+            failed += 1
+            print(f"cartkg: {item}", file=sys.stderr, flush=True)
+            continue
+        extracted += 1
+        if args.format == "jsonl":
+            _dump_json_line(item.to_json(), out)
+        else:
+            cells = (item.trial_id, ",".join(item.antigens), item.targeting_strategy or "-",
+                     ",".join(item.costimulatory_domains) or "-", item.vector or "-", item.cell_source or "-",
+                     ",".join(item.diseases) or "-", item.phase or "-")
+            out.write(" ".join(f"{c:<{w}}" for c, (_, w) in zip(cells, EXTRACT_TABLE, strict=True)).rstrip() + "\n")
+    out.flush()
+    print(f"{counter.summary()}; {extracted} extracted, {failed} failed extraction", file=sys.stderr)
+    return 1 if counter.failed or failed else 0
+
+
+# --------------------------------------------------------------------------- bench
+
+
+def _add_bench(sub: Any) -> None:
+    p = sub.add_parser("bench", help="benchmarks (medians of repeated runs beside a baseline run alongside)")
+    p.add_argument("what", choices=["extract"], help="extract: records/s and words/s of the extractor vs a "
+                   "pure-re dictionary matcher on the bundled corpus")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="records to use (default: the bundled examples)")
+    p.add_argument("--runs", type=int, default=5, metavar="N", help="timed runs per contender (default 5)")
+    p.add_argument("--processes", type=int, default=1, metavar="N", help="extractor processes (default 1)")
+    p.add_argument("--format", choices=["table", "json"], default="table", help="output format (default table)")
+    p.set_defaults(run=_run_bench)
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    from kg.bench import bench_extract, format_bench
+
+    result = bench_extract(args.paths or None, runs=args.runs, n_process=args.processes)
+    if args.format == "json":
+        _dump_json_line(result, sys.stdout)
+    else:
+        sys.stdout.write(format_bench(result))
+    return 0
 
 
 # --------------------------------------------------------------------------- fetch
@@ -243,6 +330,8 @@ def _add_query(sub: Any) -> None:
 
 
 def _run_query(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from kg import query as Q
     from kg import results as R
     from kg.errors import UsageError
@@ -318,6 +407,8 @@ def _add_serve(sub: Any) -> None:
 
 
 def _run_serve(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from kg.query import load_queries, materialize_store
     from kg.resources import queries_dir
     from kg.serve import ServeSettings, serve
@@ -395,6 +486,170 @@ def _run_timeframes(args: argparse.Namespace) -> int:
     out.flush()
     print(counter.summary(), file=sys.stderr)
     return 1 if counter.failed else 0
+
+
+# --------------------------------------------------------------------------- build
+
+
+def _add_build(sub: Any) -> None:
+    p = sub.add_parser(
+        "build",
+        help="read → extract → build the RDF graph into a store folder (+ graph.ttl and a build report)",
+        description="Build the knowledge graph: read records (any supported format), extract, and write "
+        "OUT/store (Oxigraph, one named graph per trial plus the vocabulary graph), OUT/graph.ttl (sorted, "
+        "byte-identical on rebuild) and OUT/build-report.json. An existing store is updated: only trials "
+        "whose graph changed are replaced. A build killed half-way leaves the previous store in use.",
+    )
+    p.add_argument("paths", nargs="*", metavar="PATH", help="record files or folders (as for `cartkg records`)")
+    p.add_argument("--extractions", metavar="FILE", action="append", default=[],
+                   help="JSON Lines (or a JSON list) of extraction objects from `cartkg extract`, built without "
+                   "their records (repeatable)")
+    p.add_argument("--out", required=True, metavar="DIR", help="build folder (created if missing)")
+    p.add_argument("--fresh", action="store_true", help="start from an empty store instead of updating")
+    p.add_argument("--format", dest="formats", action="append", default=[], choices=["trig", "nquads", "jsonld"],
+                   help="also write graph.trig / graph.nq / graph.jsonld (repeatable)")
+    p.add_argument("--docs", action="store_true", help="also write the ontology documentation (pyLODE) to OUT/ontology.html")
+    p.add_argument("--jobs", type=int, default=1, metavar="N", help="extraction processes (default 1)")
+    p.set_defaults(run=_run_build)
+
+
+def _run_build(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from kg.build import build
+    from kg.errors import UsageError
+    from kg.store import REPORT, write_atomic
+
+    if not args.paths and not args.extractions:
+        raise UsageError("give record PATHs or --extractions FILE")
+    source = BuildInputs(args.paths, args.extractions, args.jobs)
+    report = build(
+        source.pairs(), Path(args.out), fresh=args.fresh, formats=args.formats,
+        progress=lambda msg: print(msg, file=sys.stderr, flush=True),
+    )
+    report["records_read"] = source.read
+    report["records_failed"] = source.failed + report["build_failures"]
+    write_atomic(Path(args.out) / REPORT, json.dumps(report, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+    if args.docs:
+        from kg.docs import write_ontology_docs
+
+        write_ontology_docs(Path(args.out) / "ontology.html")
+    print(
+        f"{report['records_read']} records read, {report['records_failed']} failed; "
+        f"{report['trials_in_store']} trials in store ({report['trials_added']} added, "
+        f"{report['trials_replaced']} replaced, {report['trials_unchanged']} unchanged); "
+        f"{report['triples_total']} triples → {args.out}",
+        file=sys.stderr,
+    )
+    return 1 if report["records_failed"] else 0
+
+
+class BuildInputs:
+    """(extraction, record) pairs from record files (read → extract) and saved extractions (record None),
+    counting what was read and what failed; each failure is reported on stderr at once."""
+
+    def __init__(self, paths: list[str], extraction_files: list[str], jobs: int) -> None:
+        self.paths, self.extraction_files, self.jobs = paths, extraction_files, jobs
+        self.read = 0
+        self.failed = 0
+
+    def _fail(self, message: str) -> None:
+        self.failed += 1
+        print(f"cartkg: {message}", file=sys.stderr, flush=True)
+
+    def pairs(self) -> Iterator[tuple[TrialExtraction, TrialRecord | None]]:
+        if self.paths:
+            from kg.extract import extract_each
+
+            counter = FailureCounter(_read_all(self.paths))
+            records = list(counter)
+            self.read += counter.read + counter.failed
+            self.failed += counter.failed
+            for record, item in zip(records, extract_each(records, n_process=self.jobs), strict=True):
+                if isinstance(item, Exception):
+                    self._fail(f"{record.source.path}: record {record.trial_id}: {item}")
+                    continue
+                yield item, record
+        for path in self.extraction_files:
+            for where, obj in _read_extraction_objects(path, self._fail):
+                self.read += 1
+                try:
+                    yield TrialExtraction.from_json(obj), None
+                except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                    self._fail(f"{path}: {where}: not an extraction object: {exc!r}")
+
+
+def _read_extraction_objects(path: str, fail: Any) -> Iterator[tuple[str, Any]]:
+    """``(where, object)`` for each object of a JSON Lines file or a JSON list."""
+    from kg.errors import UsageError
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read extractions: {exc}") from exc
+    if text.lstrip().startswith("["):
+        try:
+            items = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"{path}: invalid JSON: {exc}") from exc
+        for i, obj in enumerate(items):
+            yield f"item {i}", obj
+        return
+    for i, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                yield f"line {i}", json.loads(line)
+            except json.JSONDecodeError as exc:
+                fail(f"{path}: line {i}: invalid JSON: {exc}")
+
+
+# --------------------------------------------------------------------------- validate
+
+
+def _add_validate(sub: Any) -> None:
+    p = sub.add_parser(
+        "validate",
+        help="validate a build folder or RDF file against the SHACL shapes (exit 0 conforms, 1 not, 2 error)",
+        description="Validate with pyshacl: each trial's graph plus the shared vocabulary, in parallel "
+        "processes, and cross-trial SPARQL checks (unique NCT numbers, dangling references) on the store. "
+        "Prints violations grouped by trial and shape. Exit 0 conforms, 1 does not conform, 2 error. "
+        "Never fetches anything (owl:imports are not followed).",
+    )
+    p.add_argument("path", metavar="PATH", help="a build folder (from `cartkg build`) or an RDF file (.ttl .nt .nq .trig .jsonld)")
+    p.add_argument("--report", metavar="FILE", help="write the sh:ValidationReport as Turtle to FILE")
+    p.add_argument("--jobs", type=int, default=None, metavar="N", help="validation processes (default: CPU count)")
+    p.add_argument("--whole", action="store_true", help="validate everything as one graph (slow; for comparison)")
+    p.add_argument("--format", choices=["text", "json"], default="text", help="report format on stdout")
+    p.add_argument("--limit", type=int, default=20, metavar="N", help="results listed per trial and shape (text)")
+    p.set_defaults(run=_run_validate)
+
+
+def _run_validate(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+    from pathlib import Path
+
+    from kg.validate import format_report, validate_path
+
+    outcome = validate_path(Path(args.path), jobs=args.jobs, whole=args.whole)
+    if args.report:
+        outcome.report.serialize(destination=args.report, format="turtle")
+    if args.format == "json":
+        _dump_json_line(
+            {
+                "conforms": outcome.conforms,
+                "trials": outcome.trials,
+                "violations": len(outcome.findings),
+                "seconds": round(outcome.seconds, 3),
+                "mode": outcome.mode,
+                "findings": [asdict(f) for f in outcome.findings],
+            },
+            sys.stdout,
+        )
+    else:
+        sys.stdout.write(format_report(outcome, limit=args.limit))
+    sys.stdout.flush()
+    return 0 if outcome.conforms else 1
 
 
 # --------------------------------------------------------------------------- export
