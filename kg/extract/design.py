@@ -205,4 +205,6 @@ def select_combined(mentions: Sequence[Mention]) -> tuple[list[str], list[Eviden
         ]
         if near:
             found.setdefault(m.concept, []).extend([m])
+    if "allo-HSCT" in found or "auto-HSCT" in found:
+        found.pop("HSCT", None)  # an unqualified transplant mention adds nothing to a qualified one
     return list(found), [m.evidence("combined_with", c) for c, ms in found.items() for m in ms]
