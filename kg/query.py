@@ -194,14 +194,9 @@ def open_store(path: Path) -> ox.Store:
         except OSError as exc:
             raise UsageError(f"{path}: not a cartkg build folder or Oxigraph store ({exc})") from exc
     if path.is_file():
-        fmt = RDF_SUFFIXES.get(path.suffix.lower())
-        if fmt is None:
-            raise UsageError(
-                f"{path}: unknown RDF file type {path.suffix!r} (use .ttl, .nt, .nq, .trig, .jsonld)"
-            )
-        store = ox.Store()
-        store.bulk_load(path=str(path), format=fmt)
-        return store
+        from kg.rdfio import load_rdf  # refuses DOCTYPE/ENTITY RDF/XML and remote JSON-LD contexts
+
+        return load_rdf(path)
     raise UsageError(f"{path}: no such graph (give a build folder or an RDF file)")
 
 
