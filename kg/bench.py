@@ -86,7 +86,9 @@ def _trie_to_regex(node: dict[str, Any]) -> str:
             continue
         child = node[word]
         rest = _trie_to_regex(child) if set(child) != {""} else ""
-        branches.append(re.escape(word) + (r"\s*(?:" + rest + ")" + ("?" if "" in child else "") if rest else ""))
+        branches.append(
+            re.escape(word) + (r"\s*(?:" + rest + ")" + ("?" if "" in child else "") if rest else "")
+        )
     if not branches:
         return ""
     body = "|".join(branches)
@@ -136,6 +138,8 @@ def format_bench(result: dict[str, Any]) -> str:
     ]
     for name in ("extractor", "baseline_re"):
         r = result[name]
-        lines.append(f"{name:<14} {r['median_s']:>10.3f} {r['records_per_s']:>11.1f} {r['words_per_s']:>11.0f}")
+        lines.append(
+            f"{name:<14} {r['median_s']:>10.3f} {r['records_per_s']:>11.1f} {r['words_per_s']:>11.0f}"
+        )
     lines.append(f"extractor time / baseline time: {result['ratio_extractor_to_baseline_time']}")
     return "\n".join(lines) + "\n"

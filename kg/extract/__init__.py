@@ -68,7 +68,9 @@ def extract_each(
             try:
                 fields = record_fields(record)
             except Exception as exc:  # a malformed text field must not stop the batch
-                prepared.append(ExtractionFailure(f"record {record.trial_id}: cannot normalize its text: {exc}"))
+                prepared.append(
+                    ExtractionFailure(f"record {record.trial_id}: cannot normalize its text: {exc}")
+                )
                 continue
             prepared.append((record, fields))
             jobs.extend((norm.text, idx) for _, norm in fields)
@@ -84,7 +86,9 @@ def extract_each(
             try:
                 yield extract_one(record, fields, docs.get(idx, []))
             except Exception as exc:
-                yield ExtractionFailure(f"record {record.trial_id} ({record.source.path}): extraction failed: {exc!r}")
+                yield ExtractionFailure(
+                    f"record {record.trial_id} ({record.source.path}): extraction failed: {exc!r}"
+                )
 
 
 def extract_one(
@@ -124,10 +128,10 @@ def extract_one(
     for concept, m in antigen_support:
         if m.label == "ANTIGEN":
             evidence.append(m.evidence("antigens", concept))
-    for name, design, ms in named:
+    for name, known, ms in named:
         for m in ms:
             evidence.append(m.evidence("products", name))
-            for a in design.get("antigens", ()):
+            for a in known.get("antigens", ()):
                 evidence.append(m.evidence("antigens", a))
     if strategy:
         evidence += [m.evidence("targeting_strategy", strategy) for m in strategy_cues]
@@ -207,15 +211,21 @@ def construct_evidence(construct: object, named: list) -> list[Evidence]:
 
     assert isinstance(construct, Construct)
     ev: list[Evidence] = []
-    for slot, choices in (("costimulatory_domains", construct.costim), ("signaling_domains", construct.signaling)):
+    for slot, choices in (
+        ("costimulatory_domains", construct.costim),
+        ("signaling_domains", construct.signaling),
+    ):
         for c in choices:
             ev += [m.evidence(slot, c.value or "") for m in c.support]
     for slot, choice in (
-        ("vector", construct.vector), ("cell_source", construct.cell_source), ("cell_type", construct.cell_type),
-        ("binder_origin", construct.binder), ("generation", construct.generation),
+        ("vector", construct.vector),
+        ("cell_source", construct.cell_source),
+        ("cell_type", construct.cell_type),
+        ("binder_origin", construct.binder),
+        ("generation", construct.generation),
     ):
         ev += [m.evidence(slot, choice.value or "") for m in choice.support]
-    for name, design, ms in named:
+    for _name, design, ms in named:
         for slot in ("costimulatory_domains", "signaling_domains"):
             for v in design.get(slot, ()):
                 ev += [m.evidence(slot, v) for m in ms]

@@ -30,10 +30,21 @@ HARD_STOPS = frozenset({";", ":", ".", "!", "?"})
 SOFT_STOPS = HARD_STOPS | {",", "(", ")", "but", "while", "whereas", "which", "and then"}
 COORDINATORS = frozenset({"and", "or", "/", "&", "-", ",", "+", "plus", "and/or", "\\"})
 
+CONSTRUCT_LABELS = frozenset({"COSTIM", "SIGNAL"})
+
 # Labels whose rules should win an overlap of equal length (lower first).
 LABEL_PRIORITY = {
-    "PRODUCT": 0, "THERAPY": 1, "ANTIGEN": 2, "COSTIM": 3, "SIGNAL": 4, "DISEASE": 5, "VECTOR": 6,
-    "SOURCE": 7, "CELLTYPE": 8, "BINDER": 9, "GENERATION": 10,
+    "PRODUCT": 0,
+    "THERAPY": 1,
+    "ANTIGEN": 2,
+    "COSTIM": 3,
+    "SIGNAL": 4,
+    "DISEASE": 5,
+    "VECTOR": 6,
+    "SOURCE": 7,
+    "CELLTYPE": 8,
+    "BINDER": 9,
+    "GENERATION": 10,
 }
 
 
@@ -49,7 +60,8 @@ def sort_spans(doc: Doc, raw_key: str, vocab: Vocabulary) -> None:
     classes = [classify(doc, ent, cues, sent_of, vocab) for ent in entities]
     propagate_coordination(doc, entities, classes)
     doc.spans[ENTITY_KEY] = [
-        Span(doc, e.start, e.end, label=e.label_, kb_id=cls, span_id=e.id_) for e, cls in zip(entities, classes)
+        Span(doc, e.start, e.end, label=e.label_, kb_id=cls, span_id=e.id_)
+        for e, cls in zip(entities, classes, strict=True)
     ]
     doc.spans[CUE_KEY] = cues
     if raw_key in doc.spans:
@@ -108,9 +120,16 @@ def classify(doc: Doc, ent: Span, cues: Sequence[Span], sent_of: list[int], voca
     if "history" in found or "negative_marker" in found:
         return BACKGROUND
     if "after" in found and not sequential_sentence(cues, sent_of, sent, vocab):
-        return BACKGROUND  # "relapsed after CD19 CAR-T"; but "CD22 CAR-T after CD19 CAR-T" in a sequential design
+        # "relapsed after CD19 CAR-T" is history; "CD22 CAR-T after CD19 CAR-T" in a sequential design is not
+        return BACKGROUND
     if background_sentence and not own_sentence:
         return BACKGROUND
+    if ent.label_ in CONSTRUCT_LABELS:
+        if "manufacturing" in found:  # "anti-CD3/CD28 beads": activation reagents, not the CAR's domains
+            return BACKGROUND
+        if "positive_marker" in found or "measured" in found:  # "CD28+ T cells"
+            return MARKER
+        return PLAIN
     if ent.label_ != "ANTIGEN":
         return PLAIN
     if "car" in found:

@@ -83,6 +83,7 @@ def select_phase(record: TrialRecord, mentions: Sequence[Mention]) -> tuple[str 
     if not cues:
         return None, []
     found = {m.concept for m in cues}
+    chosen: str
     for combined in ("PHASE1/PHASE2", "PHASE2/PHASE3"):
         if combined in found:
             chosen = combined
@@ -99,16 +100,22 @@ def select_enrollment(record: TrialRecord, mentions: Sequence[Mention]) -> tuple
     enroll = [m for m in mentions if m.label == "ENROLL"]
     verb_sentences = {(m.field, m.sent) for m in enroll if m.concept == "verb"}
     counts = [
-        m for m in enroll
+        m
+        for m in enroll
         if m.concept in ("count", "range") and (m.field, m.sent) in verb_sentences and m.number is not None
     ]
     ranges = [m for m in counts if m.concept == "range"]
     inside_range = {
-        (c.field, c.char_start) for c in counts for r in ranges
+        (c.field, c.char_start)
+        for c in counts
+        for r in ranges
         if c.concept == "count" and c.field == r.field and r.char_start <= c.char_start < r.char_end
     }
-    values = {int(m.number) for m in counts if m.concept == "count" and (m.field, m.char_start) not in inside_range
-              and m.number is not None}
+    values = {
+        int(m.number)
+        for m in counts
+        if m.concept == "count" and (m.field, m.char_start) not in inside_range and m.number is not None
+    }
     if ranges or len(values) != 1:
         return None, []
     value = values.pop()
@@ -199,9 +206,14 @@ def select_combined(mentions: Sequence[Mention]) -> tuple[list[str], list[Eviden
         if m.label != "THERAPY" or m.cls in (BACKGROUND, NEGATED):
             continue
         near = [
-            c for c in cues
-            if c.field == m.field and c.sent == m.sent
-            and (0 <= m.tok_start - c.tok_end <= COMBINE_WINDOW or 0 <= c.tok_start - m.tok_end <= COMBINE_WINDOW)
+            c
+            for c in cues
+            if c.field == m.field
+            and c.sent == m.sent
+            and (
+                0 <= m.tok_start - c.tok_end <= COMBINE_WINDOW
+                or 0 <= c.tok_start - m.tok_end <= COMBINE_WINDOW
+            )
         ]
         if near:
             found.setdefault(m.concept, []).extend([m])

@@ -24,7 +24,8 @@ RANGE_TWO = re.compile(rf"{QUANTITY}(?:{PER_KG})?{RANGE_SEP}{QUANTITY}{PER_KG}",
 # "0.5-5 x 10^6 cells/kg": two mantissas sharing one power of ten
 RANGE_SHARED = re.compile(rf"{_MANT}{RANGE_SEP}{_MANT}{_TIMES}{_POW}{PER_KG}", re.IGNORECASE)
 FRACTION = re.compile(
-    r"(\d{1,3}(?:\.\d+)?)\s*%\s*(?:of\s+(?:the\s+)?(?:total\s+)?(?:cells?|dose)\s*)?(?:will be given\s*|is given\s*)?"
+    r"(\d{1,3}(?:\.\d+)?)\s*%\s*(?:of\s+(?:the\s+)?(?:total\s+)?(?:cells?|dose)\s*)?"
+    r"(?:will be given\s*|is given\s*)?"
     r"(?:on|at)\s+(?:day|d)\s*(\d{1,2})",
     re.IGNORECASE,
 )
@@ -67,7 +68,9 @@ def select_range(fields: Sequence[FieldText]) -> tuple[tuple[float, float] | Non
     low = min(r[0][0] for r in found)
     high = max(r[0][1] for r in found)
     value = f"{low:g}-{high:g}"
-    return (low, high), [evidence(ft, s, e, "dose.range_per_kg", value, "dose.range") for _, ft, s, e in found]
+    return (low, high), [
+        evidence(ft, s, e, "dose.range_per_kg", value, "dose.range") for _, ft, s, e in found
+    ]
 
 
 def select_fractions(fields: Sequence[FieldText]) -> tuple[tuple[DoseFraction, ...], list[Evidence]]:
@@ -94,5 +97,11 @@ def select_fractions(fields: Sequence[FieldText]) -> tuple[tuple[DoseFraction, .
 def evidence(ft: FieldText, start: int, end: int, slot: str, value: str, rule: str) -> Evidence:
     ostart, oend = ft.norm.to_original(start, end)
     return Evidence(
-        slot=slot, value=value, field=ft.field, start=ostart, end=oend, text=ft.norm.original[ostart:oend], rule=rule
+        slot=slot,
+        value=value,
+        field=ft.field,
+        start=ostart,
+        end=oend,
+        text=ft.norm.original[ostart:oend],
+        rule=rule,
     )

@@ -21,14 +21,37 @@ from kg.text import NormalizedText, normalize
 
 # Kinds of field, in the order their evidence is trusted for the study's own product.
 TITLE, INTERVENTION, KEYWORD, CONDITION, SUMMARY, DESCRIPTION, INTERVENTION_DESC, OUTCOME = (
-    "title", "intervention", "keyword", "condition", "summary", "description", "intervention_desc", "outcome",
+    "title",
+    "intervention",
+    "keyword",
+    "condition",
+    "summary",
+    "description",
+    "intervention_desc",
+    "outcome",
 )
 HEADLINE_KINDS = (TITLE, INTERVENTION, KEYWORD)
 
 NUMBER_WORDS = {
-    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
-    "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50,
-    "sixty": 60, "hundred": 100,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "fifteen": 15,
+    "twenty": 20,
+    "thirty": 30,
+    "forty": 40,
+    "fifty": 50,
+    "sixty": 60,
+    "hundred": 100,
 }
 
 
@@ -72,13 +95,22 @@ class Mention:
 
     def evidence(self, slot: str, value: str) -> Evidence:
         return Evidence(
-            slot=slot, value=value, field=self.field, start=self.start, end=self.end, text=self.text, rule=self.rule
+            slot=slot,
+            value=value,
+            field=self.field,
+            start=self.start,
+            end=self.end,
+            text=self.text,
+            rule=self.rule,
         )
 
 
-KIND_ORDER = {k: i for i, k in enumerate(
-    (TITLE, INTERVENTION, KEYWORD, CONDITION, SUMMARY, DESCRIPTION, INTERVENTION_DESC, OUTCOME)
-)}
+KIND_ORDER = {
+    k: i
+    for i, k in enumerate(
+        (TITLE, INTERVENTION, KEYWORD, CONDITION, SUMMARY, DESCRIPTION, INTERVENTION_DESC, OUTCOME)
+    )
+}
 
 
 def field_kind(path: str) -> str:
@@ -123,7 +155,13 @@ def read_doc(doc: Doc, path: str, norm: NormalizedText, vocab: Vocabulary) -> tu
 
 
 def make_mention(
-    span: Span, path: str, kind: str, norm: NormalizedText, sent_of: dict[int, int], vocab: Vocabulary, entity: bool
+    span: Span,
+    path: str,
+    kind: str,
+    norm: NormalizedText,
+    sent_of: dict[int, int],
+    vocab: Vocabulary,
+    entity: bool,
 ) -> Mention:
     rule = vocab.rule(span.id_)
     start, end = norm.to_original(span.start_char, span.end_char)

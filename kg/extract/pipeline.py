@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import Any, cast
 
 import spacy
 from spacy.language import Language
 from spacy.matcher import Matcher, PhraseMatcher
+from spacy.tokenizer import Tokenizer
 from spacy.tokens import Doc, Span
 from spacy.util import compile_infix_regex, compile_prefix_regex, compile_suffix_regex
 
@@ -26,13 +28,16 @@ RAW_KEY = "kg_raw"  # everything the ruler matched (entities and cues, overlappi
 
 # Infixes added to spaCy's English defaults:
 EXTRA_INFIXES = (
-    r"(?<=[0-9A-Za-z\u0370-\u03ff])(?:\\?[/&+]|\\)(?=[0-9A-Za-z\u0370-\u03ff])",  # CD19/CD22, CD19&CD22, CD19\&CD22
+    # CD19/CD22, CD19&CD22, CD19\&CD22
+    r"(?<=[0-9A-Za-z\u0370-\u03ff])(?:\\?[/&+]|\\)(?=[0-9A-Za-z\u0370-\u03ff])",
     r"(?<=[0-9A-Za-z\u0370-\u03ff])[:;](?=[0-9A-Za-z\u0370-\u03ff])",  # TCRζ:4-1BB
+    r"(?<=[0-9A-Za-z])[ζ](?=[:;,/\-])",  # TCRζ:4-1BB → TCR ζ : 4-1BB (as CD3ζ alone → CD3 ζ)
     r"(?<=[0-9]),(?=[A-Za-z])",  # 4-1BB,administered
     r"(?<=[0-9A-Za-z])[()](?=[0-9A-Za-z])",  # differentiation 33(CD33), CAR(CD19)
     r"(?<=[A-Za-z])-(?=[0-9])",  # CART-19, Her-2, KTE-C19 stays ("C19"), JNJ-68284528
     r"(?<=[0-9])[xX×*](?=10)",  # 5x10^6, 1×10^6 → 5 x 10 ^ 6
-    r"(?<=[0-9])~(?=[0-9])",  # 3~12
+    r"(?<=[0-9])\\?\^(?=[0-9])",  # 10^6, 10\^6 (the registry's escaped caret)
+    r"(?<=[0-9])\\?~(?=[0-9])",  # 3~12, 3\~12
     r"(?<=[0-9%])-(?=[0-9])",  # 5x10^6/kg-5x10^7/kg, 10%-30%; 4-1BB is a special case
 )
 EXTRA_PREFIXES = (r"/", r"~", r"\\")
@@ -43,10 +48,11 @@ SPECIAL_CASES = ("4-1BB", "4-1bb", "4-1BBζ", "B7-H3", "B7-H4", "IL-13Rα2", "r/
 
 def build_tokenizer_rules(nlp: Language) -> None:
     """Install the infix/prefix/suffix rules and special cases on ``nlp.tokenizer``."""
-    tok = nlp.tokenizer
-    tok.infix_finditer = compile_infix_regex(tuple(nlp.Defaults.infixes) + EXTRA_INFIXES).finditer
-    tok.prefix_search = compile_prefix_regex(tuple(nlp.Defaults.prefixes) + EXTRA_PREFIXES).search
-    tok.suffix_search = compile_suffix_regex(EXTRA_SUFFIXES + tuple(nlp.Defaults.suffixes)).search
+    tok = cast(Tokenizer, nlp.tokenizer)
+    defaults = cast(Any, nlp.Defaults)
+    tok.infix_finditer = compile_infix_regex(tuple(defaults.infixes) + EXTRA_INFIXES).finditer
+    tok.prefix_search = compile_prefix_regex(tuple(defaults.prefixes) + EXTRA_PREFIXES).search
+    tok.suffix_search = compile_suffix_regex(EXTRA_SUFFIXES + tuple(defaults.suffixes)).search
     for text in SPECIAL_CASES:
         if text.endswith("ζ"):
             tok.add_special_case(text, [{"ORTH": text[:-1]}, {"ORTH": "ζ"}])

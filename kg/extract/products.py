@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from kg.extract.mentions import HEADLINE_KINDS, Mention
 from kg.extract.strategy import live
@@ -104,7 +105,7 @@ def build_products(
     named: Sequence[tuple[str, dict, list[Mention]]],
 ) -> list[Product]:
     """One product per product the record distinguishes (see module doc)."""
-    text = {
+    text: dict[str, Any] = {
         "costimulatory_domains": tuple(c.value for c in construct.costim if c.value),
         "signaling_domains": tuple(c.value for c in construct.signaling if c.value),
         "vector": construct.vector.value,
@@ -116,7 +117,7 @@ def build_products(
     products: list[Product] = []
     covered: set[str] = set()
     for name, design, _ in named:
-        merged = {k: design.get(k) or (text[k] if len(named) == 1 else None) for k in text}
+        merged: dict[str, Any] = {k: design.get(k) or (text[k] if len(named) == 1 else None) for k in text}
         for k in ("costimulatory_domains", "signaling_domains"):
             merged[k] = tuple(design.get(k) or (text[k] if len(named) == 1 else ()))
         products.append(Product(name=name, antigens=tuple(design.get("antigens", ())), **merged))

@@ -4,8 +4,8 @@ Mentions are ranked by where they stand and what their context says (see :mod:`k
 
 1. *headline*: targeted mentions in a title, an intervention name or a keyword, and the antigens of
    named products (CTL019 → CD19) named there;
-2. targeted mentions and named products elsewhere that are not background ("CD19 CAR-T has achieved …", "patients who
-   failed CD19 CAR-T") nor negated;
+2. targeted mentions and named products elsewhere that are not background ("CD19 CAR-T has achieved …",
+   "patients who failed CD19 CAR-T") nor negated;
 3. other mentions (markers, bare names) in headlines, then elsewhere.
 
 The first non-empty tier wins; a tier-2 antigen joins a tier-1 set when it is coordinated with one of
@@ -29,7 +29,9 @@ def live(mentions: Iterable[Mention], label: str) -> list[Mention]:
     return [m for m in mentions if m.label == label and m.cls not in (BACKGROUND, NEGATED)]
 
 
-def select_antigens(mentions: Sequence[Mention], vocab: Vocabulary) -> tuple[list[str], list[tuple[str, Mention]]]:
+def select_antigens(
+    mentions: Sequence[Mention], vocab: Vocabulary
+) -> tuple[list[str], list[tuple[str, Mention]]]:
     """The target antigens (ordered by first trusted mention) and the mentions that support each."""
     antigen_ms = live(mentions, "ANTIGEN")
     product_ms = live(mentions, "PRODUCT")
@@ -40,16 +42,16 @@ def select_antigens(mentions: Sequence[Mention], vocab: Vocabulary) -> tuple[lis
     for m in antigen_ms:
         headline = m.kind in HEADLINE_KINDS
         if m.cls == TARGETED:
-            tier = 0 if headline else 1
+            level = 0 if headline else 1
         else:
-            tier = 2 if headline else 3
+            level = 2 if headline else 3
         for concept in m.concepts:
-            tiers[tier].append((concept, m))
+            tiers[level].append((concept, m))
     chosen: list[tuple[str, Mention]] = []
-    for n, tier in enumerate(tiers):
+    for rank, tier in enumerate(tiers):
         if tier:
             chosen = list(tier)
-            if n == 0:
+            if rank == 0:
                 chosen += [(c, m) for c, m in tiers[1] if supports_headline(c, m, tiers[0], mentions)]
             break
     order: dict[str, tuple] = {}
@@ -61,14 +63,21 @@ def select_antigens(mentions: Sequence[Mention], vocab: Vocabulary) -> tuple[lis
     return antigens, [(c, m) for c, m in chosen if c in order]
 
 
-def supports_headline(concept: str, m: Mention, headline: list[tuple[str, Mention]], mentions: Sequence[Mention]) -> bool:
-    """A body antigen joins the headline set when it is coordinated with a headline antigen in one sentence."""
+def supports_headline(
+    concept: str, m: Mention, headline: list[tuple[str, Mention]], mentions: Sequence[Mention]
+) -> bool:
+    """A body antigen joins the headline set when coordinated with a headline antigen in one sentence."""
     known = {c for c, _ in headline}
     if concept in known:
         return True
     same_sentence = [
-        x for x in mentions
-        if x.field == m.field and x.sent == m.sent and x.label == "ANTIGEN" and x.cls == TARGETED and x is not m
+        x
+        for x in mentions
+        if x.field == m.field
+        and x.sent == m.sent
+        and x.label == "ANTIGEN"
+        and x.cls == TARGETED
+        and x is not m
     ]
     return any(set(x.concepts) & known and abs(x.tok_start - m.tok_end) <= 3 for x in same_sentence)
 
@@ -102,9 +111,10 @@ def select_strategy(
 
 
 def links_antigens(cue: Mention, mentions: Sequence[Mention]) -> bool:
-    """"CD19 CAR-T followed by CD22 CAR-T": different target antigens on both sides of the cue."""
+    """ "CD19 CAR-T followed by CD22 CAR-T": different target antigens on both sides of the cue."""
     same = [
-        m for m in mentions
+        m
+        for m in mentions
         if m.field == cue.field and m.sent == cue.sent and m.label == "ANTIGEN" and m.cls in LIVE
     ]
     before = {c for m in same if m.tok_end <= cue.tok_start for c in m.concepts}

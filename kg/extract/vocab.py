@@ -36,18 +36,38 @@ PATTERN_FILES = (
 )
 
 ENTITY_LABELS = frozenset(
-    {"ANTIGEN", "COSTIM", "SIGNAL", "PRODUCT", "DISEASE", "VECTOR", "SOURCE", "CELLTYPE", "BINDER",
-     "GENERATION", "THERAPY", "RR", "ARMOR"}
+    {
+        "ANTIGEN",
+        "COSTIM",
+        "SIGNAL",
+        "PRODUCT",
+        "DISEASE",
+        "VECTOR",
+        "SOURCE",
+        "CELLTYPE",
+        "BINDER",
+        "GENERATION",
+        "THERAPY",
+        "RR",
+        "ARMOR",
+    }
 )
-CUE_LABELS = frozenset(
-    {"CAR", "CTX", "STRATEGY", "DESIGN", "PHASE", "ENROLL", "DOSE_LEVELS", "COMBINE"}
-)
+CUE_LABELS = frozenset({"CAR", "CTX", "STRATEGY", "DESIGN", "PHASE", "ENROLL", "DOSE_LEVELS", "COMBINE"})
 KNOWN_KEYS = frozenset(
     {"id", "label", "pattern", "concept", "xref", "parent", "scope", "window", "design", "note"}
 )
 PRODUCT_DESIGN_KEYS = frozenset(
-    {"antigens", "costimulatory_domains", "signaling_domains", "vector", "binder_origin", "generation",
-     "cell_source", "cell_type", "targeting_strategy"}
+    {
+        "antigens",
+        "costimulatory_domains",
+        "signaling_domains",
+        "vector",
+        "binder_origin",
+        "generation",
+        "cell_source",
+        "cell_type",
+        "targeting_strategy",
+    }
 )
 
 
@@ -75,9 +95,8 @@ class Vocabulary:
     def ruler_patterns(self) -> list[dict[str, Any]]:
         """The patterns in the form ``SpanRuler.add_patterns`` takes, sorted by id."""
         return [
-            {"id": r.id, "label": r.label, "pattern": variant}
+            {"id": r.id, "label": r.label, "pattern": compile_pattern(r.pattern)}
             for r in sorted(self.rules.values(), key=lambda r: r.id)
-            for variant in expand_alternatives(compile_pattern(r.pattern))
         ]
 
     def rule(self, rule_id: str) -> Rule:
@@ -188,8 +207,10 @@ def expand_regex(regex: str) -> tuple[str, list[str]] | None:
         return None
     ignore_case = bool(parsed.state.flags & re.IGNORECASE)
     items = list(parsed)
-    if len(items) < 2 or items[0] != (sre_parse.AT, sre_parse.AT_BEGINNING) or items[-1] != (
-        sre_parse.AT, sre_parse.AT_END
+    if (
+        len(items) < 2
+        or items[0] != (sre_parse.AT, sre_parse.AT_BEGINNING)
+        or items[-1] != (sre_parse.AT, sre_parse.AT_END)
     ):
         return None
     strings = _expand(items[1:-1])
@@ -206,6 +227,7 @@ def _expand(items: list) -> list[str] | None:
 
     results = [""]
     for op, arg in items:
+        options: list[str] | None
         if op is c.LITERAL:
             options = [chr(arg)]
         elif op is c.IN:
@@ -248,7 +270,6 @@ def _expand(items: list) -> list[str] | None:
             return None
     del sre_parse
     return results
-
 
 
 MAX_PHRASES = 4096

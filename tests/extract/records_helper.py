@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from kg.ingest import read_paths
@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "data" / "examples"
 
 
-@lru_cache(maxsize=None)
+@cache
 def read_records(folder: str) -> tuple[TrialRecord, ...]:
     """All records of ``data/examples/<folder>``, sorted by trial id (a read failure fails the test)."""
     items = list(read_paths([str(EXAMPLES / folder)]))
