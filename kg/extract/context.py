@@ -12,6 +12,7 @@ The cues are rules of ``patterns/context.jsonl`` (label ``CTX``) and ``patterns/
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 
 from spacy.tokens import Doc, Span
@@ -31,6 +32,7 @@ SOFT_STOPS = HARD_STOPS | {",", "(", ")", "but", "while", "whereas", "which", "a
 COORDINATORS = frozenset({"and", "or", "/", "&", "-", ",", "+", "plus", "and/or", "\\"})
 
 CONSTRUCT_LABELS = frozenset({"COSTIM", "SIGNAL"})
+CAR_NAMED = re.compile(r"(?i)car")
 
 # Labels whose rules should win an overlap of equal length (lower first).
 LABEL_PRIORITY = {
@@ -115,6 +117,8 @@ def classify(doc: Doc, ent: Span, cues: Sequence[Span], sent_of: list[int], voca
         elif cue.label_ == "CAR" and ent.label_ == "ANTIGEN":
             if reaches(doc, cue, ent, rule.scope or "both", rule.window, HARD_STOPS):
                 found.add("car")
+    if ent.label_ == "ANTIGEN" and CAR_NAMED.search(ent.text):
+        found.add("car")  # "CAR19", "CART-33", "4SCAR-GD2": the mention names a CAR itself
     if "negation" in found:
         return NEGATED
     if "history" in found or "negative_marker" in found:
