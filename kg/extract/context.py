@@ -54,8 +54,13 @@ def sort_spans(doc: Doc, raw_key: str, vocab: Vocabulary) -> None:
     """Resolve overlaps and classify every mention of ``doc.spans[raw_key]`` (see module doc)."""
     raw = list(doc.spans[raw_key]) if raw_key in doc.spans else []
     entities = resolve_overlaps([s for s in raw if s.label_ in ENTITY_LABELS])
+    groups: dict[tuple[str, str], list[Span]] = {}
+    for span in raw:
+        if span.label_ in CUE_LABELS:  # overlaps resolved within one kind of cue ("enrol" verb vs count)
+            kind = vocab.rule(span.id_).concepts[0].partition("=")[0]  # "randomized=false" → "randomized"
+            groups.setdefault((span.label_, kind), []).append(span)
     cues = sorted(
-        (c for label in sorted(CUE_LABELS) for c in resolve_overlaps(s for s in raw if s.label_ == label)),
+        (c for key in sorted(groups) for c in resolve_overlaps(groups[key])),
         key=lambda s: (s.start, s.end, s.label_, s.id_),
     )
     sent_of = sentence_index(doc)
