@@ -116,6 +116,7 @@ INTEGER_TYPES = frozenset(
 )
 FLOAT_TYPES = frozenset({XSD + "decimal", XSD + "double", XSD + "float"})
 LIST_SEPARATOR = "; "
+TRIAL_CLASSES = (CARTKG + "ClinicalTrial", CARTKG + "InterventionalTrial")
 
 Scalar = str | int | float | bool
 
@@ -143,6 +144,7 @@ def local_name(iri: str) -> str:
     return iri[cut + 1 :] or iri
 
 
+@lru_cache(maxsize=65536)
 def compact(iri: str) -> str:
     """``prefix:local`` with the longest matching packaged prefix, when the local part is a plain name."""
     best = ""
@@ -162,36 +164,24 @@ def prefix_of(iri: str) -> str:
 # --------------------------------------------------------------------------- reading RDF
 
 
-def term_key(term: Any) -> tuple[int, str, str, str]:
-    """A total order on RDF terms (IRIs, then blank nodes, then literals) for deterministic output."""
-    if isinstance(term, ox.NamedNode):
-        return (1, term.value, "", "")
-    if isinstance(term, ox.BlankNode):
-        return (2, term.value, "", "")
-    if isinstance(term, ox.Literal):
-        return (3, term.value, term.datatype.value, term.language or "")
-    if isinstance(term, ox.DefaultGraph):
-        return (0, "", "", "")
-    return (4, str(term), "", "")
+def memory_store(quads: Iterable[ox.Quad]) -> ox.Store:
+    store = ox.Store()
+    store.extend(quads)
+    return store
 
 
-def quad_key(q: ox.Quad) -> tuple[tuple[int, str, str, str], ...]:
-    return (term_key(q.graph_name), term_key(q.subject), term_key(q.predicate), term_key(q.object))
-
-
-def triple_key(t: ox.Triple) -> tuple[tuple[int, str, str, str], ...]:
-    return (term_key(t.subject), term_key(t.predicate), term_key(t.object))
+def all_quads(graph: ox.Store | Iterable[ox.Quad]) -> Iterable[ox.Quad]:
+    return graph.quads_for_pattern(None, None, None, None) if isinstance(graph, ox.Store) else graph
 
 
 def read_quads(graph: ox.Store | Iterable[ox.Quad]) -> list[ox.Quad]:
-    """All quads of a store (or an iterable of quads), deduplicated and sorted (graph, s, p, o)."""
-    quads = graph.quads_for_pattern(None, None, None, None) if isinstance(graph, ox.Store) else graph
-    return sorted(set(quads), key=quad_key)
+    """All quads of a store (or an iterable of quads), distinct, sorted by graph then N-Quads text."""
+    return sorted(set(all_quads(graph)), key=lambda q: (str(q.graph_name), str(q)))
 
 
 def union_triples(quads: Iterable[ox.Quad]) -> list[ox.Triple]:
-    """The merge of every graph: distinct triples, sorted."""
-    return sorted({q.triple for q in quads}, key=triple_key)
+    """The merge of every graph: distinct triples sorted by their N-Triples text."""
+    return sorted({q.triple for q in quads}, key=str)
 
 
 def node_id(term: Any) -> str:
@@ -311,11 +301,55 @@ def attribute_names(predicates: Iterable[str]) -> dict[str, str]:
     return names
 
 
-def project_rdf(graph: ox.Store | Iterable[ox.Quad]) -> nx.MultiDiGraph:
-    """The full projection with raw values: every attribute a list of scalars (see :func:`finalize`)."""
+def focused_triples(store: ox.Store, predicates: Iterable[str]) -> set[ox.Triple]:
+    """The triples a view needs, read through the store's indexes instead of a full scan: every triple
+    of ``predicates``, then every statement about the trials and the nodes those triples touch (their
+    types and literals, and IRIs they point to that the graph does not describe)."""
+    wanted = {ox.NamedNode(p) for p in predicates}
+    triples: set[ox.Triple] = set()
+    for p in sorted(wanted, key=str):
+        triples.update(q.triple for q in store.quads_for_pattern(None, p, None, None))
+    rdf_type = ox.NamedNode(RDF_TYPE)
+    for cls in TRIAL_CLASSES:
+        triples.update(q.triple for q in store.quads_for_pattern(None, rdf_type, ox.NamedNode(cls), None))
+    touched = {t.subject for t in triples} | {
+        t.object for t in triples if not isinstance(t.object, ox.Literal)
+    }
+    described: dict[Any, bool] = {}
+
+    def is_described(term: Any) -> bool:
+        if term not in described:
+            described[term] = next(iter(store.quads_for_pattern(term, None, None, None)), None) is not None
+        return described[term]
+
+    for node in touched:
+        for q in store.quads_for_pattern(node, None, None, None):
+            o = q.object
+            if (
+                isinstance(o, ox.Literal)
+                or q.predicate in wanted
+                or q.predicate == rdf_type
+                or not is_described(o)
+            ):
+                triples.add(q.triple)
+    return triples
+
+
+def project_rdf(
+    graph: ox.Store | Iterable[ox.Quad], predicates: Iterable[str] | None = None
+) -> nx.MultiDiGraph:
+    """The projection with raw values: every attribute a list of scalars (see :func:`finalize`).
+
+    With ``predicates`` (what a view traverses), only the trials and what those properties reach are
+    read (:func:`focused_triples`); the nodes and their attributes are the same as in the full projection.
+    """
     from kg.vocab import load_ontology
 
-    c = collect(union_triples(read_quads(graph)))
+    if predicates is None:
+        c = collect({q.triple for q in all_quads(graph)})
+    else:
+        store = graph if isinstance(graph, ox.Store) else memory_store(graph)
+        c = collect(focused_triples(store, predicates))
     for s, o in load_ontology().subject_objects(_rdflib_subclass()):
         c.superclasses.setdefault(str(s), set()).add(str(o))
     schema = {n for n, ts in c.types.items() if ts & SCHEMA_TYPES}
@@ -493,9 +527,9 @@ def to_networkx(
     graph: ox.Store | Iterable[ox.Quad], view: str = "full", *, lists: str = "join", **options: Any
 ) -> nx.MultiDiGraph:
     """Project RDF onto a networkx ``MultiDiGraph`` through ``view`` (see :data:`kg.views.VIEWS`)."""
-    from kg.views import apply_view
+    from kg.views import VIEW_PREDICATES, apply_view
 
-    projected = apply_view(project_rdf(graph), view, **options)
+    projected = apply_view(project_rdf(graph, VIEW_PREDICATES.get(view)), view, **options)
     projected.graph["view"] = view
     return finalize(projected, lists=lists)
 

@@ -173,6 +173,31 @@ def top(counter: Counter[str], limit: int = MAX_ROWS) -> list[tuple[str, int]]:
     return rows[: limit - 1] + [(f"other ({len(rest)})", sum(n for _, n in rest))]
 
 
+def limit_rows(
+    table: dict[tuple[str, str], int], limit: int = MAX_ROWS
+) -> tuple[list[str], dict[tuple[str, str], int]]:
+    """Rows by total (largest first); past ``limit`` the rest is summed into one ``other (n)`` row."""
+    totals: Counter[str] = Counter()
+    for (r, _), n in table.items():
+        totals[r] += n
+    rows = [r for r, _ in sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))]
+    if len(rows) <= limit:
+        return rows, dict(table)
+    keep, rest = rows[: limit - 1], set(rows[limit - 1 :])
+    other = f"other ({len(rest)})"
+    out: dict[tuple[str, str], int] = defaultdict(int)
+    for (r, c), n in table.items():
+        out[(other if r in rest else r, c)] += n
+    return [*keep, other], dict(out)
+
+
+def fmt_day(day: float) -> str:
+    """``6 h`` below a day, else ``d28`` (a tenth of a day kept where it is not whole)."""
+    if day < 1:
+        return f"{round(day * 24, 1):g} h"
+    return f"d{round(day, 1):g}"
+
+
 def cross(land: Landscape, row_facet: str, col_facet: str) -> dict[tuple[str, str], int]:
     """Trials per (row value, column value); a trial without a column value counts as ``not stated``."""
     table: dict[tuple[str, str], int] = defaultdict(int)
@@ -219,10 +244,10 @@ def follow_up(land: Landscape) -> dict[str, list[float]]:
 
 
 def schedule_days(land: Landscape) -> Counter[float]:
-    """How many outcome schedules sample each day (offsets rounded to a tenth of a day)."""
+    """How many outcome schedules sample each day (offsets rounded to the hour)."""
     c: Counter[float] = Counter()
     for _, day in sorted(set(land.timepoints)):
-        c[round(day, 1)] += 1
+        c[round(day * 24) / 24] += 1
     return c
 
 
@@ -385,8 +410,24 @@ def follow_up_figure(key: str, data: dict[str, list[float]]) -> str:
             jitter = rng.uniform(-0.18, 0.18, len(values))
             ax.scatter(values, [i + j for j in jitter], s=10, color=COLOURS[0], alpha=0.6, zorder=3)
         ax.set_xscale("log")
-        ticks = [0.25, 1, 3, 6, 12, 24, 60, 180]
-        ax.set_xticks(ticks, ["1 w", "1 m", "3 m", "6 m", "1 y", "2 y", "5 y", "15 y"])
+        low = min(min(v) for v in months)
+        high = max(max(v) for v in months)
+        marks = [
+            (1 / 730.5, "1 h"),
+            (1 / 30.4375, "1 d"),
+            (0.23, "1 w"),
+            (1, "1 m"),
+            (3, "3 m"),
+            (6, "6 m"),
+            (12, "1 y"),
+            (24, "2 y"),
+            (60, "5 y"),
+            (120, "10 y"),
+            (240, "20 y"),
+        ]
+        shown = [(t, name) for t, name in marks if low / 3 <= t <= high * 3] or marks[3:7]
+        ax.set_xticks([t for t, _ in shown], [name for _, name in shown])
+        ax.minorticks_off()
         ax.set_xlabel("end of the observation window (log scale)")
 
     return render(key, draw, (7.5, height(len(order))))
@@ -408,50 +449,70 @@ def schedule_figure(key: str, days: Counter[float]) -> str:
         ax.set_ylabel("outcome schedules")
         ax.set_ylim(0, max(ys) * 1.15)
         for x, y in sorted(days.items(), key=lambda kv: (-kv[1], kv[0]))[:5]:
-            ax.annotate(f"d{x:g}", (x, y), textcoords="offset points", xytext=(0, 4), ha="center", fontsize=7)
+            ax.annotate(
+                fmt_day(x), (x, y), textcoords="offset points", xytext=(0, 4), ha="center", fontsize=7
+            )
 
     return render(key, draw, (7.5, 3.2))
 
 
 def network_figure(key: str, g: Any) -> str:
+    """Antigens that share a trial with another antigen (isolated antigens are left out of the drawing)."""
+    import math
+
     import networkx as nx
 
+    simple = nx.Graph()
+    for u, v, d in sorted(g.edges(data=True), key=lambda e: (e[0], e[1])):
+        simple.add_edge(u, v, weight=float(d.get("weight", 1)))
+    simple = nx.relabel_nodes(simple, {n: n for n in sorted(simple)})
+
     def draw(fig: Any) -> None:
-        if g.number_of_nodes() == 0:
-            return empty(fig, "no antigen is targeted by any trial")
+        if simple.number_of_nodes() == 0:
+            return empty(fig, "no two antigens are targeted by the same trial")
         ax = fig.add_subplot()
         ax.axis("off")
-        simple = nx.Graph()
-        simple.add_nodes_from(sorted(g.nodes))
-        for u, v, d in sorted(g.edges(data=True), key=lambda e: (e[0], e[1])):
-            simple.add_edge(u, v, weight=float(d.get("weight", 1)))
-        pos = nx.spring_layout(simple, seed=7, weight="weight", k=1.2 / max(1, len(simple)) ** 0.5)
-        names = {n: g.nodes[n].get("label", n) for n in simple}
-        sizes = [300 + 120 * int(g.nodes[n].get("trials", 1)) for n in simple]
-        weights = [simple.edges[e]["weight"] for e in simple.edges]
-        top_weight = max(weights) if weights else 1.0
+        ordered = nx.Graph()
+        ordered.add_nodes_from(sorted(simple))
+        ordered.add_edges_from(sorted(simple.edges(data=True)))
+        pos = nx.spring_layout(
+            ordered, seed=7, weight="weight", k=2.5 / math.sqrt(len(ordered)), iterations=200
+        )
+        trials = {n: int(g.nodes[n].get("trials", 1)) for n in ordered}
+        most = max(trials.values())
+        sizes = [250 + 1400 * math.sqrt(trials[n] / most) for n in ordered]
+        weights = [ordered.edges[e]["weight"] for e in ordered.edges]
+        top_weight = max(weights)
         nx.draw_networkx_edges(
-            simple,
+            ordered,
             pos,
             ax=ax,
-            width=[0.8 + 5 * w / top_weight for w in weights],
+            width=[0.6 + 5 * w / top_weight for w in weights],
             edge_color="#9aa9bb",
-            alpha=0.8,
+            alpha=0.7,
         )
         nx.draw_networkx_nodes(
-            simple, pos, ax=ax, node_size=sizes, node_color="#a8c6e8", edgecolors=COLOURS[0]
+            ordered, pos, ax=ax, node_size=sizes, node_color="#a8c6e8", edgecolors=COLOURS[0]
         )
-        nx.draw_networkx_labels(simple, pos, labels=names, ax=ax, font_size=8, font_color="#111111")
+        nx.draw_networkx_labels(
+            ordered,
+            pos,
+            labels={n: g.nodes[n].get("label", n) for n in ordered},
+            ax=ax,
+            font_size=8,
+            font_color="#111111",
+        )
+        strongest = sorted(ordered.edges, key=lambda e: (-ordered.edges[e]["weight"], e))[:12]
         nx.draw_networkx_edge_labels(
-            simple,
+            ordered,
             pos,
             ax=ax,
             font_size=7,
-            edge_labels={e: f"{simple.edges[e]['weight']:g}" for e in simple.edges},
+            edge_labels={e: f"{ordered.edges[e]['weight']:g}" for e in strongest},
         )
-        ax.margins(0.15)
+        ax.margins(0.08)
 
-    return render(key, draw, (7.5, 5.5))
+    return render(key, draw, (8.0, 6.5))
 
 
 def figures(land: Landscape, cotargeting: Any) -> list[Figure]:
@@ -466,8 +527,7 @@ def figures(land: Landscape, cotargeting: Any) -> list[Figure]:
             [["antigen", "trials"], *[list(r) for r in antigens]],
         )
     )
-    diseases = [d for d, _ in top(count_trials(land, "disease"))]
-    strat = cross(land, "disease", "strategy")
+    diseases, strat = limit_rows(cross(land, "disease", "strategy"))
     strategies = sorted({c for _, c in strat}, key=lambda s: (s == NOT_STATED, s))
     out.append(
         Figure(
@@ -481,13 +541,7 @@ def figures(land: Landscape, cotargeting: Any) -> list[Figure]:
             [["disease", *strategies], *[[d, *[strat.get((d, s), 0) for s in strategies]] for d in diseases]],
         )
     )
-    costim = costim_by_antigen(land)
-    antigen_rows = [
-        a
-        for a, _ in top(
-            Counter({a: sum(n for (x, _), n in costim.items() if x == a) for a, _ in costim}), limit=15
-        )
-    ]
+    antigen_rows, costim = limit_rows(costim_by_antigen(land), limit=15)
     domains = sorted({c for _, c in costim}, key=lambda s: (s == NOT_STATED, s))
     out.append(
         Figure(
@@ -508,11 +562,7 @@ def figures(land: Landscape, cotargeting: Any) -> list[Figure]:
             [["cell source", "trials"], *[list(r) for r in sources]],
         )
     )
-    roles = endpoint_roles(land)
-    endpoint_totals = Counter({e: 0 for e, _ in roles})
-    for (e, _), n in roles.items():
-        endpoint_totals[e] += n
-    endpoints = [e for e, _ in top(endpoint_totals, limit=30)]
+    endpoints, roles = limit_rows(endpoint_roles(land), limit=30)
     role_cols = [r for r in ROLE_ORDER if any(k[1] == r for k in roles)]
     out.append(
         Figure(
@@ -543,7 +593,10 @@ def figures(land: Landscape, cotargeting: Any) -> list[Figure]:
             "Assessment-schedule density",
             "How many outcome schedules sample each day after the anchor event (infusion, first dose…).",
             schedule_figure("schedule", days),
-            [["day", "outcome schedules"], *[[f"{d:g}", n] for d, n in sorted(days.items())]],
+            [
+                ["time after the anchor", "outcome schedules"],
+                *[[fmt_day(d), n] for d, n in sorted(days.items())],
+            ],
         )
     )
     edges = sorted(cotargeting.edges(data=True), key=lambda e: (-e[2].get("weight", 0), e[0], e[1]))
@@ -551,7 +604,9 @@ def figures(land: Landscape, cotargeting: Any) -> list[Figure]:
         Figure(
             "cotargeting",
             "Antigen co-targeting network",
-            "Antigens targeted by the same trial; edge width and label: number of trials targeting both.",
+            "Antigens targeted by the same trial; node size: trials targeting the antigen; edge width (and "
+            "label, on the strongest links): trials targeting both. Antigens never targeted together with "
+            "another are left out.",
             network_figure("cotargeting", cotargeting),
             [
                 ["antigen", "antigen", "trials", "products"],

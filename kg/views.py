@@ -297,6 +297,38 @@ def endpoints_view(g: nx.MultiDiGraph, **_: Any) -> nx.MultiDiGraph:
     return out
 
 
+# the object properties each view walks (None: everything); the projection reads only these
+PRODUCT_PATH = ("hasProduct", "hasConstruct", "targetsAntigen")
+DESIGN_PATH = (
+    *PRODUCT_PATH,
+    "hasCostimulatoryDomain",
+    "hasSignallingDomain",
+    "studiesDisease",
+    "hasTargetingStrategy",
+    "hasPhase",
+    "usesVector",
+    "hasCellSource",
+    "hasCellType",
+)
+VIEW_PREDICATES: dict[str, tuple[str, ...] | None] = {
+    "full": None,
+    "design": tuple(P[n] for n in DESIGN_PATH),
+    "antigen-cotargeting": tuple(P[n] for n in PRODUCT_PATH),
+    "trial-similarity": tuple(P[n] for n in (*DESIGN_PATH, "hasOutcome", "hasEndpointClass")),
+    "endpoints": tuple(
+        P[n]
+        for n in (
+            *DESIGN_PATH,
+            "hasOutcome",
+            "hasEndpointClass",
+            "assessedWith",
+            "hasRole",
+            "hasTimeFrame",
+            "windowEnd",
+        )
+    ),
+}
+
 VIEWS: dict[str, Callable[..., nx.MultiDiGraph]] = {
     "full": full_view,
     "design": design_view,
@@ -313,4 +345,4 @@ def apply_view(g: nx.MultiDiGraph, view: str, **options: Any) -> nx.MultiDiGraph
     return fn(g, **{k: v for k, v in options.items() if v is not None})
 
 
-__all__ = ["DEFAULT_TOP_K", "VIEWS", "apply_view"]
+__all__ = ["DEFAULT_TOP_K", "VIEWS", "VIEW_PREDICATES", "apply_view"]

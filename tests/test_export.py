@@ -265,6 +265,19 @@ def test_export_view_endpoints_counts_outcomes_by_role(seed_store):
     assert {d["type"] for _, d in g.nodes(data=True)} == {"ClinicalTrial", "EndpointClass", "Criteria"}
 
 
+@pytest.mark.parametrize("view", sorted(set(VIEWS) - {"full"}))
+def test_export_view_reads_only_what_it_needs_and_gets_the_same_graph(seed_store, view):
+    from kg.export import finalize
+    from kg.views import apply_view
+
+    whole = finalize(apply_view(project_rdf(seed_store), view))
+    whole.graph["view"] = view
+    focused = to_networkx(seed_store, view)
+    assert list(focused.nodes(data=True)) == list(whole.nodes(data=True))
+    assert list(focused.edges(keys=True, data=True)) == list(whole.edges(keys=True, data=True))
+    assert focused.graph == {**whole.graph, "view": view}
+
+
 def test_export_unknown_view_format_and_rdf_view_are_usage_errors(seed_store, tmp_path):
     with pytest.raises(UsageError, match="unknown view"):
         export(seed_store, "graphml", tmp_path / "x.graphml", view="nope")
