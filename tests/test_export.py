@@ -17,11 +17,12 @@ import pytest
 from rdflib import Dataset, Graph, Literal
 from rdflib.compare import isomorphic
 
-from kg.build import VOCABULARY_GRAPH, build_trial_graph, build_vocabulary_graph, minted_vocabulary
+from kg.build import VOCABULARY_GRAPH, build
 from kg.errors import UsageError
 from kg.export import FORMATS, export, generate_context, load_context, project_rdf, to_networkx, to_rdflib
 from kg.ingest import read_paths
 from kg.iri import graph_iri, trial_iri
+from kg.query import open_store
 from kg.records import TrialExtraction, TrialRecord
 from kg.views import VIEWS
 
@@ -40,8 +41,8 @@ SEEDS = [
 
 
 def write_seed_store(path: Path, extra: tuple[str, ...] = ()) -> ox.Store:
-    """The gold seed extractions with their records (data/examples/seeds) built by kg.build: one named graph
-    per trial plus the vocabulary graph.  ``extra``: bundled record files added with an empty extraction."""
+    """``cartkg build`` of the gold seed extractions with their records (data/examples/seeds) into the
+    build folder ``path``, opened read-only.  ``extra``: bundled records added with an empty extraction."""
     records = {
         r.trial_id: r
         for r in read_paths([str(ROOT / "data" / "examples" / "seeds"), *extra])
@@ -52,25 +53,14 @@ def write_seed_store(path: Path, extra: tuple[str, ...] = ()) -> ox.Store:
     extractions += [
         TrialExtraction(trial_id=t, source=r.source) for t, r in sorted(records.items()) if t not in gold_ids
     ]
-    graphs = [(e.trial_id, build_trial_graph(e, records.get(e.trial_id))) for e in extractions]
-    store = ox.Store(str(path))
-    for tid, g in graphs:
-        load_graph(store, g, str(graph_iri(tid)))
-    load_graph(
-        store, build_vocabulary_graph(minted_vocabulary([g for _, g in graphs])), str(VOCABULARY_GRAPH)
-    )
-    store.flush()
-    return store
-
-
-def load_graph(store: ox.Store, g: Graph, name: str) -> None:
-    data = g.serialize(format="nt", encoding="utf-8")
-    store.load(data, format=ox.RdfFormat.N_TRIPLES, to_graph=ox.NamedNode(name))
+    report = build([(e, records.get(e.trial_id)) for e in extractions], path, fresh=True)
+    assert report["trials_in_store"] == len(extractions), report
+    return open_store(path)
 
 
 @pytest.fixture(scope="module")
 def seed_store(tmp_path_factory):
-    return write_seed_store(tmp_path_factory.mktemp("seeds") / "store")
+    return write_seed_store(tmp_path_factory.mktemp("seeds") / "build")
 
 
 def store_dataset(store: ox.Store) -> Dataset:
@@ -448,7 +438,8 @@ DETERMINISM_SCRIPT = """
 import sys, pyoxigraph as ox
 from pathlib import Path
 from kg.export import FORMATS, export
-store = ox.Store.read_only(sys.argv[1])
+from kg.query import open_store
+store = open_store(Path(sys.argv[1]))
 out = Path(sys.argv[2])
 for name, spec in FORMATS.items():
     export(store, name, out / ("neo4j" if name == "neo4j" else "full" + spec.suffix))
@@ -464,14 +455,14 @@ def tree_bytes(folder: Path) -> dict[str, bytes]:
 
 @pytest.mark.slow
 def test_export_every_format_is_byte_identical_across_runs_and_hash_seeds(tmp_path):
-    write_seed_store(tmp_path / "store")  # a second copy: a read-only opener needs the writer gone
+    write_seed_store(tmp_path / "build")  # a build folder of its own, opened read-only by each run
     runs = []
     for seed in ("0", "12345"):
         out = tmp_path / f"run{seed}"
         out.mkdir()
         env = {**os.environ, "PYTHONHASHSEED": seed}
         subprocess.run(
-            [sys.executable, "-c", DETERMINISM_SCRIPT, str(tmp_path / "store"), str(out)],
+            [sys.executable, "-c", DETERMINISM_SCRIPT, str(tmp_path / "build"), str(out)],
             check=True,
             env=env,
             cwd=ROOT,

@@ -36,7 +36,7 @@ NCT = "NCT01087294"
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    return write_seed_store(tmp_path_factory.mktemp("report") / "store", extra=(str(NCT_RECORD),))
+    return write_seed_store(tmp_path_factory.mktemp("report") / "build", extra=(str(NCT_RECORD),))
 
 
 @pytest.fixture(scope="module")
