@@ -537,15 +537,29 @@ def to_networkx(
 # --------------------------------------------------------------------------- graph writers
 
 
+XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def xml_text(value: Any) -> Any:
+    """Characters XML 1.0 cannot hold (control characters) become U+FFFD, so the file stays parseable."""
+    return XML_ILLEGAL.sub("\ufffd", value) if isinstance(value, str) else value
+
+
+def xml_ready(g: nx.MultiDiGraph) -> nx.MultiDiGraph:
+    """A copy for the XML writers: text made XML-safe, edge keys ``e0…`` (unique ids) in sorted order."""
+    h = nx.MultiDiGraph()
+    h.graph.update({k: xml_text(v) for k, v in g.graph.items()})
+    for n, d in g.nodes(data=True):
+        h.add_node(xml_text(n), **{k: xml_text(v) for k, v in d.items()})
+    for i, (u, v, d) in enumerate(g.edges(data=True)):
+        h.add_edge(xml_text(u), xml_text(v), key=f"e{i}", **{k: xml_text(x) for k, x in d.items()})
+    return h
+
+
 def write_graphml(g: nx.MultiDiGraph, out: Path) -> None:
     """GraphML (Gephi, Cytoscape, yEd); edge ids ``e0…`` in sorted order."""
-    h = nx.MultiDiGraph()
-    h.graph.update(g.graph)
-    h.add_nodes_from(g.nodes(data=True))
-    for i, (u, v, d) in enumerate(g.edges(data=True)):
-        h.add_edge(u, v, key=f"e{i}", **d)
     buffer = io.BytesIO()
-    nx.write_graphml_xml(h, buffer, encoding="utf-8", prettyprint=True, named_key_ids=True)
+    nx.write_graphml_xml(xml_ready(g), buffer, encoding="utf-8", prettyprint=True, named_key_ids=True)
     out.write_bytes(buffer.getvalue())
 
 
@@ -553,13 +567,8 @@ def write_gexf(g: nx.MultiDiGraph, out: Path) -> None:
     """GEXF 1.2 (Gephi), without the writer's date stamp so the file is reproducible."""
     from networkx.readwrite.gexf import GEXFWriter
 
-    h = nx.MultiDiGraph()
-    h.graph.update(g.graph)
-    h.add_nodes_from(g.nodes(data=True))
-    for i, (u, v, d) in enumerate(g.edges(data=True)):
-        h.add_edge(u, v, key=f"e{i}", **d)
     writer = GEXFWriter(encoding="utf-8", prettyprint=True, version="1.2draft")
-    writer.add_graph(h)
+    writer.add_graph(xml_ready(g))
     meta = writer.xml.find("meta")
     if meta is not None:
         meta.attrib.pop("lastmodifieddate", None)

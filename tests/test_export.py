@@ -163,6 +163,15 @@ def test_export_projection_leaves_out_the_ontology_and_unused_vocabulary(seed_st
     assert str(trial_iri(SEEDS[0])) in g
 
 
+@pytest.mark.parametrize("fmt", ["graphml", "gexf"])
+def test_export_xml_formats_survive_control_characters_in_text(tmp_path, fmt):
+    quads = [*mixed_quads(), quad(EX + "t2", C + "title", lit("Phase\x0b1 \x01study <&>"))]
+    out = tmp_path / f"x.{fmt}"
+    export(quads, fmt, out)
+    back = nx.read_graphml(out, force_multigraph=True) if fmt == "graphml" else nx.read_gexf(out)
+    assert back.nodes[EX + "t2"]["title"] == "Phase\ufffd1 \ufffdstudy <&>"
+
+
 def test_export_graphml_round_trip_keeps_types(tmp_path):
     out = tmp_path / "x.graphml"
     export(mixed_quads(), "graphml", out)
