@@ -9,13 +9,20 @@ words/s and the ratio, so figures from a noisy machine stay comparable within on
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import resource
 import statistics
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
+from kg.errors import CartkgError
 from kg.records import TrialRecord
 
 BASELINE_LABELS = ("ANTIGEN", "COSTIM", "SIGNAL", "DISEASE", "VECTOR", "SOURCE", "PRODUCT")
@@ -143,3 +150,346 @@ def format_bench(result: dict[str, Any]) -> str:
         )
     lines.append(f"extractor time / baseline time: {result['ratio_extractor_to_baseline_time']}")
     return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- the whole pipeline at scale
+# ``cartkg bench --trials N``: one synthetic corpus (kg.synth), then in one run: extraction vs the ``re``
+# baseline, the build in a child process (its peak RSS), validation per trial and as one graph (children
+# with a time limit), every competency query on the store and in rdflib, serialization.
+
+
+def bench_pipeline(
+    trials: int,
+    *,
+    seed: int = 0,
+    processes: int = 1,
+    runs: int = 3,
+    extract_runs: int = 1,
+    work_dir: Path | None = None,
+    validate_timeout: float = 1800.0,
+    whole_timeout: float = 600.0,
+    rdflib_timeout: float = 900.0,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Benchmark the pipeline on ``make_corpus(trials, seed)``; the result is one JSON-ready dict."""
+    import tempfile
+
+    if trials < 1 or runs < 1 or extract_runs < 1:
+        raise ValueError("trials, runs and extract runs must be at least 1")
+    say = progress or (lambda msg: None)
+    result: dict[str, Any] = {
+        "trials": trials,
+        "seed": seed,
+        "processes": processes,
+        "runs": runs,
+        "extract_runs": extract_runs,
+        "cpu_count": os.cpu_count(),
+    }
+    with tempfile.TemporaryDirectory(prefix="cartkg-bench-", dir=work_dir) as tmp:
+        root = Path(tmp)
+        say(f"corpus: {trials} synthetic trials (seed {seed})")
+        records, result["corpus_s"] = _timed(lambda: _synthetic_records(trials, seed))
+        result["words"] = count_words(records)
+        say("extraction")
+        result.update(bench_extraction(records, processes, runs, extract_runs, root / "extractions.jsonl"))
+        say(f"build ({trials} trials, child process)")
+        result.update(run_build_child(trials, seed, root / "extractions.jsonl", root / "build"))
+        say("validation per trial (child process)")
+        result.update(run_validate_child(root / "build", processes, validate_timeout, whole=False))
+        say("validation as one graph with pyshacl (child process)")
+        result.update(run_validate_child(root / "build", processes, whole_timeout, whole=True))
+        say("serialization")
+        result.update(bench_serialization(root / "build", root))
+        say("queries")
+        result["queries"] = bench_all_queries(root / "build", runs, rdflib_timeout, root, say)
+    result["summary"] = summarize_pipeline(result)
+    return result
+
+
+def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
+    start = time.perf_counter()
+    value = fn()
+    return value, round(time.perf_counter() - start, 3)
+
+
+def _synthetic_records(trials: int, seed: int) -> list[TrialRecord]:
+    from kg.synth import make_corpus
+
+    return list(make_corpus(trials, seed))
+
+
+def bench_extraction(
+    records: Sequence[TrialRecord], processes: int, runs: int, extract_runs: int, out: Path
+) -> dict[str, Any]:
+    """Extractor records/s (median of ``extract_runs``) beside the ``re`` baseline (median of ``runs``);
+    the extractions of the first run are written to ``out`` (JSON Lines) for the build."""
+    from kg.extract import extract_each
+
+    baseline = build_baseline()
+    extract_times: list[float] = []
+    failures = 0
+    for run in range(extract_runs):
+        start = time.perf_counter()
+        items = list(extract_each(records, n_process=processes))
+        extract_times.append(time.perf_counter() - start)
+        if run == 0:
+            failures = sum(1 for item in items if isinstance(item, Exception))
+            with out.open("w", encoding="utf-8") as fh:
+                for item in items:
+                    if not isinstance(item, Exception):
+                        fh.write(json.dumps(item.to_json(), ensure_ascii=False, sort_keys=True) + "\n")
+        del items
+    baseline_times = time_runs(lambda: baseline(records), runs)
+    n = len(records)
+    ext, base = statistics.median(extract_times), statistics.median(baseline_times)
+    return {
+        "extract_s": round(ext, 3),
+        "extract_records_per_s": round(n / ext, 2),
+        "extract_failures": failures,
+        "regex_baseline_s": round(base, 4),
+        "regex_baseline_records_per_s": round(n / base, 2),
+        "extract_to_baseline_throughput": round(base / ext, 4),
+        "extract_runs_s": [round(t, 3) for t in extract_times],
+        "regex_baseline_runs_s": [round(t, 4) for t in baseline_times],
+    }
+
+
+def run_build_child(trials: int, seed: int, extractions: Path, out: Path) -> dict[str, Any]:
+    """Build in a child process (``python -m kg.bench build-child``) and return its timing and peak RSS."""
+    cmd = [sys.executable, "-m", "kg.bench", "build-child", str(trials), str(seed), str(extractions)]
+    cmd.append(str(out))
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise CartkgError(f"the build child failed (exit {proc.returncode}): {proc.stderr.strip()[-2000:]}")
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def build_child(trials: int, seed: int, extractions: Path, out: Path) -> dict[str, Any]:
+    """The build child's work: records regenerated from ``(trials, seed)``, extractions read, then timed:
+    ``kg.build.build`` (trial graphs, store, graph.ttl).  Peak RSS is this process's (records included)."""
+    from kg.build import build
+    from kg.records import TrialExtraction
+
+    by_id = {r.trial_id: r for r in _synthetic_records(trials, seed)}
+    with extractions.open(encoding="utf-8") as fh:
+        extracted = [TrialExtraction.from_json(json.loads(line)) for line in fh if line.strip()]
+    start = time.perf_counter()
+    report = build(((ex, by_id.get(ex.trial_id)) for ex in extracted), out, fresh=True)
+    build_s = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    return {
+        "build_s": round(build_s, 3),
+        "build_trials_per_s": round(len(extracted) / build_s, 2) if build_s else None,
+        "peak_rss_mb": round(peak, 1),
+        "triples": report.get("triples_total"),
+        "trials_in_store": report.get("trials_in_store"),
+        "build_failures": report.get("build_failures"),
+        "graph_ttl_mb": round((out / "graph.ttl").stat().st_size / 1e6, 2),
+    }
+
+
+def run_validate_child(build_dir: Path, jobs: int, timeout: float, whole: bool) -> dict[str, Any]:
+    """``cartkg validate BUILD --format json`` in a child, killed after ``timeout`` seconds."""
+    key = "validate_whole_graph" if whole else "validate"
+    cmd = [sys.executable, "-m", "kg", "validate", str(build_dir), "--format", "json"]
+    cmd += ["--jobs", str(max(2, jobs))]
+    if whole:
+        cmd.append("--whole")
+    start = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        return {f"{key}_s": round(timeout, 1), f"{key}_timed_out": True}
+    wall = time.perf_counter() - start
+    if proc.returncode not in (0, 1):
+        return {f"{key}_s": None, f"{key}_error": proc.stderr.strip()[-500:]}
+    report = json.loads(proc.stdout)
+    out = {
+        f"{key}_s": round(float(report.get("seconds") or wall), 3),
+        f"{key}_timed_out": False,
+        f"{key}_conforms": report.get("conforms"),
+        f"{key}_violations": report.get("violations"),
+    }
+    if not whole and report.get("trials"):
+        out["validate_ms_per_trial"] = round(1000 * out["validate_s"] / report["trials"], 2)
+        out["validate_jobs"] = max(2, jobs)
+    return out
+
+
+def bench_serialization(build_dir: Path, tmp: Path) -> dict[str, Any]:
+    """Seconds to write the store as sorted Turtle (as the build does) and as N-Quads (Oxigraph dump)."""
+    import pyoxigraph as ox
+
+    from kg.store import open_store, write_turtle_file
+
+    store = open_store(build_dir)
+    _, ttl_s = _timed(lambda: write_turtle_file(store, tmp / "bench.ttl"))
+    _, nq_s = _timed(lambda: store.dump(output=str(tmp / "bench.nq"), format=ox.RdfFormat.N_QUADS))
+    return {"serialize_ttl_s": ttl_s, "serialize_nquads_s": nq_s}
+
+
+def bench_all_queries(
+    build_dir: Path, runs: int, rdflib_timeout: float, tmp: Path, say: Callable[[str], None]
+) -> dict[str, dict[str, Any]]:
+    """Median ms of every ``queries/*.rq`` on the store (here) and in rdflib (a child, time-limited)."""
+    from kg.bench_queries import run_store
+    from kg.bench_queries import time_runs as time_query
+    from kg.query import bind_params, load_queries
+    from kg.resources import queries_dir
+    from kg.store import open_store
+
+    store = open_store(build_dir)
+    out: dict[str, dict[str, Any]] = {}
+    for query in load_queries(queries_dir()):
+        text = bind_params(query, {})
+        run_store(store, text)  # warm-up
+        times, rows = time_query(lambda t=text: run_store(store, t), runs, 60.0)  # type: ignore[misc]
+        out[query.name] = {"store_ms": round(statistics.median(times), 3), "rdflib_ms": None, "rows": rows}
+    lines = tmp / "rdflib.jsonl"
+    cmd = [sys.executable, "-m", "kg.bench", "rdflib-child", str(build_dir), str(runs), str(lines)]
+    try:
+        subprocess.run(cmd, capture_output=True, text=True, timeout=rdflib_timeout, check=False)
+    except subprocess.TimeoutExpired:
+        say(f"rdflib stopped after {rdflib_timeout:g} s")
+    if lines.exists():
+        for line in lines.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            if row.get("name") in out:
+                out[row["name"]].update({k: v for k, v in row.items() if k != "name"})
+    for entry in out.values():
+        if entry["rdflib_ms"] is None:
+            entry["rdflib_timed_out"] = True
+        elif entry["store_ms"]:
+            entry["ratio"] = round(entry["rdflib_ms"] / entry["store_ms"], 1)
+    return out
+
+
+def rdflib_child(build_dir: Path, runs: int, out: Path) -> None:
+    """Load graph.ttl into rdflib once and append one JSON line per query (so a timeout keeps the rest)."""
+    from kg.bench_queries import load_rdflib, rdf_file_of, run_rdflib
+    from kg.bench_queries import time_runs as time_query
+    from kg.query import bind_params, load_queries
+    from kg.resources import queries_dir
+
+    dataset, load_s = _timed(lambda: load_rdflib(rdf_file_of(build_dir)))
+    with out.open("w", encoding="utf-8") as fh:
+        for query in load_queries(queries_dir()):
+            text = bind_params(query, {})
+            times, rows = time_query(lambda t=text: run_rdflib(dataset, t), runs, 30.0)  # type: ignore[misc]
+            row = {
+                "name": query.name,
+                "rdflib_ms": round(statistics.median(times), 3),
+                "rdflib_rows": rows,
+                "rdflib_runs": len(times),
+                "rdflib_load_s": load_s,
+            }
+            fh.write(json.dumps(row) + "\n")
+            fh.flush()
+
+
+def summarize_pipeline(result: dict[str, Any]) -> dict[str, Any]:
+    """Medians over the queries and the headline ratios."""
+    queries = result.get("queries", {})
+    store = [q["store_ms"] for q in queries.values()]
+    ratios = [q["ratio"] for q in queries.values() if q.get("ratio") is not None]
+    return {
+        "queries": len(queries),
+        "median_store_ms": round(statistics.median(store), 3) if store else None,
+        "max_store_ms": round(max(store), 3) if store else None,
+        "queries_over_100ms": sorted(name for name, q in queries.items() if q["store_ms"] > 100),
+        "median_rdflib_to_store_ratio": round(statistics.median(ratios), 1) if ratios else None,
+        "extract_to_baseline_throughput": result.get("extract_to_baseline_throughput"),
+    }
+
+
+def _seconds(value: Any, timed_out: bool = False) -> str:
+    if value is None:
+        return "n/a"
+    return f"> {value:g} s" if timed_out else f"{value:.2f} s"
+
+
+def format_pipeline_markdown(results: Sequence[dict[str, Any]]) -> str:
+    """Markdown tables of benchmark runs side by side (pipeline figures, then query latencies)."""
+    if not results:
+        return ""
+    cols = " | ".join(f"{r['trials']:,} trials" for r in results)
+    lines = [f"| measure | {cols} |", "|---|" + "---:|" * len(results)]
+
+    def row(label: str, fn: Callable[[dict[str, Any]], str]) -> None:
+        lines.append(f"| {label} | " + " | ".join(fn(r) for r in results) + " |")
+
+    row("extraction (records/s, median)", lambda r: f"{r['extract_records_per_s']:.1f}")
+    row(
+        "pure-`re` dictionary baseline (records/s, median)",
+        lambda r: f"{r['regex_baseline_records_per_s']:.1f}",
+    )
+    row("extraction / baseline throughput", lambda r: f"{r['extract_to_baseline_throughput']:.3f}")
+    row("build (graphs + store + graph.ttl)", lambda r: _seconds(r["build_s"]))
+    row("peak RSS of the build", lambda r: f"{r['peak_rss_mb']:.0f} MB")
+    row("triples", lambda r: f"{r['triples']:,}")
+    row(
+        "validation per trial, parallel (total)",
+        lambda r: _seconds(r.get("validate_s"), r.get("validate_timed_out", False)),
+    )
+    row(
+        "validation per trial (ms/trial)",
+        lambda r: f"{r['validate_ms_per_trial']:.1f}" if r.get("validate_ms_per_trial") else "n/a",
+    )
+    row(
+        "pyshacl on the whole graph",
+        lambda r: _seconds(r.get("validate_whole_graph_s"), r.get("validate_whole_graph_timed_out", False)),
+    )
+    row("serialize sorted Turtle", lambda r: _seconds(r["serialize_ttl_s"]))
+    row("serialize N-Quads", lambda r: _seconds(r["serialize_nquads_s"]))
+    row("median query latency on the store", lambda r: f"{r['summary']['median_store_ms']:.1f} ms")
+    row("median rdflib / store ratio", lambda r: f"{r['summary']['median_rdflib_to_store_ratio']}x")
+    head = results[0]
+    lines.append("")
+    lines.append(
+        f"Runs: median of {head['runs']} (queries, baseline), {head['extract_runs']} extraction "
+        f"run(s); {head['processes']} extraction process(es); {head['cpu_count']} CPUs."
+    )
+    lines.append("")
+    names = sorted({name for r in results for name in r["queries"]})
+    lines.append(
+        "| query | "
+        + " | ".join(f"store ms ({r['trials']:,}) | rdflib ms ({r['trials']:,})" for r in results)
+        + " |"
+    )
+    lines.append("|---|" + "---:|---:|" * len(results))
+    for name in names:
+        cells = []
+        for r in results:
+            q = r["queries"].get(name, {})
+            cells.append(f"{q['store_ms']:.1f}" if q.get("store_ms") is not None else "n/a")
+            if q.get("rdflib_ms") is not None:
+                cells.append(f"{q['rdflib_ms']:.1f} ({q.get('ratio')}x)")
+            else:
+                cells.append("timed out" if q else "n/a")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Children of the pipeline benchmark, and ``report JSON… `` (the Markdown of saved results)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["build-child"] and len(args) == 5:
+        stats = build_child(int(args[1]), int(args[2]), Path(args[3]), Path(args[4]))
+        sys.stdout.write(json.dumps(stats) + "\n")
+        return 0
+    if args[:1] == ["rdflib-child"] and len(args) == 4:
+        rdflib_child(Path(args[1]), int(args[2]), Path(args[3]))
+        return 0
+    if args[:1] == ["report"] and len(args) > 1:
+        results = [json.loads(Path(p).read_text(encoding="utf-8")) for p in args[1:]]
+        sys.stdout.write(format_pipeline_markdown(results))
+        return 0
+    sys.stderr.write(
+        "usage: python -m kg.bench build-child N SEED EXTRACTIONS OUT | "
+        "rdflib-child BUILD RUNS OUT | report RESULT.json…\n"
+    )
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -128,6 +128,8 @@ def classify(doc: Doc, ent: Span, cues: Sequence[Span], sent_of: list[int], voca
         return NEGATED
     if "history" in found or "negative_marker" in found:
         return BACKGROUND
+    if "drug" in found and not CAR_NAMED.search(ent.text):
+        return BACKGROUND
     if "after" in found and not sequential_sentence(cues, sent_of, sent, vocab):
         # "relapsed after CD19 CAR-T" is history; "CD22 CAR-T after CD19 CAR-T" in a sequential design is not
         return BACKGROUND

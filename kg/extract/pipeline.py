@@ -110,7 +110,12 @@ def build_matchers(nlp: Language, vocabulary: vocab.Vocabulary) -> list[Matcher 
             continue
         attr, sequences = forms
         target = lower if attr == "LOWER" else orth
-        target.add(rule.id, [Doc(nlp.vocab, words=words, spaces=[False] * len(words)) for words in sequences])
+        variants = {tuple(words) for words in sequences}
+        # a form our tokenizer splits ("ALLO-501A" → ALLO - 501A) also matches as the split tokens
+        variants |= {tuple(t.text for w in words for t in nlp.tokenizer(w)) for words in sequences}
+        target.add(
+            rule.id, [Doc(nlp.vocab, words=list(v), spaces=[False] * len(v)) for v in sorted(variants)]
+        )
     return [lower, orth, matcher]
 
 

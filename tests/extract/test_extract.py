@@ -145,3 +145,20 @@ def test_a_failing_record_does_not_stop_the_batch() -> None:
     items = list(extract_each([good, bad, good]))
     assert [type(i).__name__ for i in items] == ["TrialExtraction", "ExtractionFailure", "TrialExtraction"]
     assert isinstance(items[1], ExtractionFailure) and "BAD" in str(items[1])
+
+
+def test_hyphenated_names_match_however_the_tokenizer_splits_them() -> None:
+    out = extract_record(make_record("ALLO-501A in Relapsed Large B-cell Lymphoma"))
+    assert out.antigens == ("CD19",) and out.cell_source == "allogeneic"
+    assert [p.name for p in out.products] == ["ALLO-501"]
+    assert extract_record(make_record("Nectin-4 CAR-T Cells for Solid Tumors")).antigens == ("NECTIN4",)
+
+
+def test_an_antibody_drug_target_is_not_a_car_target() -> None:
+    # NCT03540303: the CAR targets CD19; PD-L1 is named as the target of antibody drugs
+    rec = make_record(
+        "Cytoplasmic Activated PD-1 CAR T Cells in B Cell Lymphoma",
+        "In this study, CAR19T cells possess the dual effects of CAR19T cells and anti-PD1 or anti-PD-L1 "
+        "antibodies.",
+    )
+    assert extract_record(rec).antigens == ("CD19",)
