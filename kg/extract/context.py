@@ -57,8 +57,7 @@ def sort_spans(doc: Doc, raw_key: str, vocab: Vocabulary) -> None:
     groups: dict[tuple[str, str], list[Span]] = {}
     for span in raw:
         if span.label_ in CUE_LABELS:  # overlaps resolved within one kind of cue ("enrol" verb vs count)
-            kind = vocab.rule(span.id_).concepts[0].partition("=")[0]  # "randomized=false" → "randomized"
-            groups.setdefault((span.label_, kind), []).append(span)
+            groups.setdefault((span.label_, cue_kind(span, vocab)), []).append(span)
     cues = sorted(
         (c for key in sorted(groups) for c in resolve_overlaps(groups[key])),
         key=lambda s: (s.start, s.end, s.label_, s.id_),
@@ -207,3 +206,11 @@ def sequential_sentence(cues: Sequence[Span], sent_of: list[int], sent: int, voc
         c.label_ == "STRATEGY" and sent_of[c.start] == sent and vocab.rule(c.id_).concepts[0] == "sequential"
         for c in cues
     )
+
+
+def cue_kind(span: Span, vocab: Vocabulary) -> str:
+    """Cues of one kind compete for a span: a design flag (true vs false), an enrolment verb vs a count,
+    one context kind; strategy cues all compete ("bispecific antibody" is no strategy at all)."""
+    if span.label_ in ("DESIGN", "ENROLL", "CTX"):
+        return vocab.rule(span.id_).concepts[0].partition("=")[0]  # "randomized=false" → "randomized"
+    return ""

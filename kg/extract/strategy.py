@@ -95,7 +95,7 @@ def select_strategy(
             design = vocab.rule(m.rule).design
             if set(antigens) <= set(design.get("antigens", ())):
                 return design["targeting_strategy"], [m]
-    cues = [m for m in mentions if m.label == "STRATEGY"]
+    cues = [m for m in mentions if m.label == "STRATEGY" and about_own_product(m, mentions)]
     by_kind: dict[str, list[Mention]] = {}
     for m in cues:
         by_kind.setdefault(m.concept, []).append(m)
@@ -120,3 +120,17 @@ def links_antigens(cue: Mention, mentions: Sequence[Mention]) -> bool:
     before = {c for m in same if m.tok_end <= cue.tok_start for c in m.concepts}
     after = {c for m in same if m.tok_start >= cue.tok_end for c in m.concepts}
     return bool(before and after and (after - before))
+
+
+def about_own_product(cue: Mention, mentions: Sequence[Mention]) -> bool:
+    """A strategy cue counts in a headline, or next to a live antigen or product (same or adjacent
+    sentence: "… such as CD22, CD30, etc. may be potential in developing the corresponding CAR-T")."""
+    if cue.kind in HEADLINE_KINDS:
+        return True
+    return any(
+        m.field == cue.field
+        and abs(m.sent - cue.sent) <= 1
+        and m.label in ("ANTIGEN", "PRODUCT")
+        and m.cls in LIVE
+        for m in mentions
+    )

@@ -162,3 +162,12 @@ def test_an_antibody_drug_target_is_not_a_car_target() -> None:
         "antibodies.",
     )
     assert extract_record(rec).antigens == ("CD19",)
+
+
+def test_a_bispecific_antibody_in_the_background_is_no_strategy() -> None:
+    rec = make_record(
+        "CD19 and CD22 CAR-T Cells in B-ALL",
+        "Blinatumomab, a bispecific T-cell engager, has shown activity in B-ALL. "
+        "The study will have the following sequential phases: screening, treatment and follow-up.",
+    )
+    assert extract_record(rec).targeting_strategy == "multi-target"
