@@ -35,6 +35,8 @@ def select_antigens(
     """The target antigens (ordered by first trusted mention) and the mentions that support each."""
     antigen_ms = live(mentions, "ANTIGEN")
     product_ms = live(mentions, "PRODUCT")
+    if not product_ms and not any(m.label == "CAR" and m.concept == "car" for m in mentions):
+        return [], []  # no CAR anywhere (an antibody or vaccine trial): nothing is a CAR's target
     tiers: list[list[tuple[str, Mention]]] = [[], [], [], []]
     for m in product_ms:
         for concept in vocab.rule(m.rule).design.get("antigens", []):

@@ -171,3 +171,12 @@ def test_a_bispecific_antibody_in_the_background_is_no_strategy() -> None:
         "The study will have the following sequential phases: screening, treatment and follow-up.",
     )
     assert extract_record(rec).targeting_strategy == "multi-target"
+
+
+def test_a_trial_without_any_car_has_no_car_targets() -> None:
+    rec = make_record(
+        "TQB2930 Injection in Patients With Advanced Cancers",
+        "TQB2930 is a bispecific antibody against HER2 and epidermal growth factor receptor.",
+    )
+    out = extract_record(rec)
+    assert out.antigens == () and out.targeting_strategy is None
