@@ -52,7 +52,11 @@ PREFIXES: dict[str, str] = {
 }
 QUOTE_CONTEXT = 32  # characters of prefix / suffix kept around an evidence quote
 
-ROLE_CLASS = {"primary": CARTKG.PrimaryOutcome, "secondary": CARTKG.SecondaryOutcome, "other": CARTKG.OtherOutcome}
+ROLE_CLASS = {
+    "primary": CARTKG.PrimaryOutcome,
+    "secondary": CARTKG.SecondaryOutcome,
+    "other": CARTKG.OtherOutcome,
+}
 DESIGN_FEATURES = ("randomized", "single_arm", "open_label", "multi_center", "dose_escalation")
 # strategies whose products each aim at one antigen: trial-level antigens become one product per antigen
 PER_ANTIGEN_STRATEGIES = frozenset({"single", "cocktail", "sequential"})
@@ -76,12 +80,28 @@ SLOT_VOCABULARY: dict[str, URIRef] = {
 }
 _SLOT = re.compile(r"^(?:(products|outcomes)\[(\d+)\]\.)?([A-Za-z_]+)")
 _ISO_PART = re.compile(r"(\d+(?:\.\d+)?)([YMWDHS])")
-_ISO = re.compile(r"^-?P(?=\d|T\d)(?:\d+(?:\.\d+)?Y)?(?:\d+(?:\.\d+)?M)?(?:\d+(?:\.\d+)?W)?(?:\d+(?:\.\d+)?D)?"
-                  r"(?:T(?=\d)(?:\d+(?:\.\d+)?H)?(?:\d+(?:\.\d+)?M)?(?:\d+(?:\.\d+)?S)?)?$")
-_DAYS = {"Y": Decimal("365.25"), "M": Decimal("30.4375"), "W": Decimal(7), "D": Decimal(1),
-         "H": Decimal(1) / 24, "TM": Decimal(1) / 1440, "S": Decimal(1) / 86400}
-_UNIT = {"Y": TIME.unitYear, "M": TIME.unitMonth, "W": TIME.unitWeek, "D": TIME.unitDay,
-         "H": TIME.unitHour, "TM": TIME.unitMinute, "S": TIME.unitSecond}
+_ISO = re.compile(
+    r"^-?P(?=\d|T\d)(?:\d+(?:\.\d+)?Y)?(?:\d+(?:\.\d+)?M)?(?:\d+(?:\.\d+)?W)?(?:\d+(?:\.\d+)?D)?"
+    r"(?:T(?=\d)(?:\d+(?:\.\d+)?H)?(?:\d+(?:\.\d+)?M)?(?:\d+(?:\.\d+)?S)?)?$"
+)
+_DAYS = {
+    "Y": Decimal("365.25"),
+    "M": Decimal("30.4375"),
+    "W": Decimal(7),
+    "D": Decimal(1),
+    "H": Decimal(1) / 24,
+    "TM": Decimal(1) / 1440,
+    "S": Decimal(1) / 86400,
+}
+_UNIT = {
+    "Y": TIME.unitYear,
+    "M": TIME.unitMonth,
+    "W": TIME.unitWeek,
+    "D": TIME.unitDay,
+    "H": TIME.unitHour,
+    "TM": TIME.unitMinute,
+    "S": TIME.unitSecond,
+}
 
 
 def new_graph() -> Graph:
@@ -430,12 +450,12 @@ def add_evidence(
     g.add((quote, RDF.type, OA.TextQuoteSelector))
     g.add((quote, OA.exact, text_literal(ev.text)))
     original = fields.get(ev.field)
-    if original is not None and original[ev.start:ev.end] == ev.text:
-        g.add((quote, OA.prefix, text_literal(original[max(0, ev.start - QUOTE_CONTEXT):ev.start])))
-        g.add((quote, OA.suffix, text_literal(original[ev.end:ev.end + QUOTE_CONTEXT])))
+    if original is not None and original[ev.start : ev.end] == ev.text:
+        g.add((quote, OA.prefix, text_literal(original[max(0, ev.start - QUOTE_CONTEXT) : ev.start])))
+        g.add((quote, OA.suffix, text_literal(original[ev.end : ev.end + QUOTE_CONTEXT])))
     g.add((position, RDF.type, OA.TextPositionSelector))
-    g.add((position, OA.start, Literal(ev.start, datatype=XSD.nonNegativeInteger)))
-    g.add((position, OA.end, Literal(ev.end, datatype=XSD.nonNegativeInteger)))
+    g.add((position, OA.start, integer(ev.start)))
+    g.add((position, OA.end, integer(ev.end)))
     if fields and ev.field not in fields:  # the record has no such field: keep the evidence, flag the field
         g.add((source, RDF.type, CARTKG.RecordField))
         g.add((source, CARTKG.fieldPath, text_literal(ev.field)))

@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_validate(sub)
     _add_export(sub)
     _add_report(sub)
+    _add_bench_queries(sub)
     return parser
 
 
@@ -205,23 +206,66 @@ def _run_extract(args: argparse.Namespace) -> int:
 
 def _add_bench(sub: Any) -> None:
     p = sub.add_parser("bench", help="benchmarks (medians of repeated runs beside a baseline run alongside)")
-    p.add_argument("what", choices=["extract"], help="extract: records/s and words/s of the extractor vs a "
-                   "pure-re dictionary matcher on the bundled corpus")
+    p.add_argument("what", nargs="?", choices=["extract", "pipeline"], default="pipeline",
+                   help="pipeline (default): the whole pipeline on --trials synthetic trials (kg.synth: "
+                   "bundled records recombined, ids NCT9…) — extraction vs a pure-re baseline, build time "
+                   "and peak RSS, validation per trial and as one graph, every queries/*.rq on the store "
+                   "and in rdflib, serialization; extract: the extractor vs the baseline on PATHs")
     p.add_argument("paths", nargs="*", metavar="PATH", help="records to use (default: the bundled examples)")
-    p.add_argument("--runs", type=int, default=5, metavar="N", help="timed runs per contender (default 5)")
+    p.add_argument("--runs", type=int, default=None, metavar="N",
+                   help="timed runs per contender (default 5 for extract, 3 for pipeline)")
     p.add_argument("--processes", type=int, default=1, metavar="N", help="extractor processes (default 1)")
     p.add_argument("--format", choices=["table", "json"], default="table", help="output format (default table)")
+    p.add_argument("--json", action="store_true", help="same as --format json")
+    p.add_argument("--trials", type=int, default=1000, metavar="N",
+                   help="pipeline: synthetic trials (default 1000)")
+    p.add_argument("--seed", type=int, default=0, help="pipeline: corpus seed (default 0)")
+    p.add_argument("--extract-runs", type=int, default=1, metavar="N",
+                   help="pipeline: extraction runs (default 1)")
+    p.add_argument("--whole-timeout", type=float, default=600.0, metavar="S",
+                   help="pipeline: stop whole-graph pyshacl after S seconds, reported as '> S s' "
+                   "(default 600)")
+    p.add_argument("--validate-timeout", type=float, default=1800.0, metavar="S",
+                   help="pipeline: the same for per-trial validation (default 1800)")
+    p.add_argument("--rdflib-timeout", type=float, default=900.0, metavar="S",
+                   help="pipeline: stop the rdflib query runs after S seconds (default 900)")
+    p.add_argument("--work-dir", metavar="DIR", default=None,
+                   help="pipeline: where the temporary build goes")
     p.set_defaults(run=_run_bench)
 
 
 def _run_bench(args: argparse.Namespace) -> int:
     from kg.bench import bench_extract, format_bench
 
-    result = bench_extract(args.paths or None, runs=args.runs, n_process=args.processes)
-    if args.format == "json":
+    if args.what == "pipeline":
+        return _run_bench_pipeline(args)
+    result = bench_extract(args.paths or None, runs=args.runs or 5, n_process=args.processes)
+    if args.format == "json" or args.json:
         _dump_json_line(result, sys.stdout)
     else:
         sys.stdout.write(format_bench(result))
+    return 0
+
+
+def _run_bench_pipeline(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from kg.bench import bench_pipeline, format_pipeline_markdown
+    from kg.errors import UsageError
+
+    if args.paths:
+        raise UsageError("bench pipeline uses a synthetic corpus (--trials N); PATHs are for `bench extract`")
+    result = bench_pipeline(
+        args.trials, seed=args.seed, processes=args.processes, runs=args.runs or 3,
+        extract_runs=args.extract_runs,
+        work_dir=Path(args.work_dir) if args.work_dir else None, validate_timeout=args.validate_timeout,
+        whole_timeout=args.whole_timeout, rdflib_timeout=args.rdflib_timeout,
+        progress=lambda msg: print(f"cartkg bench: {msg}", file=sys.stderr, flush=True),
+    )
+    if args.format == "json" or args.json:
+        _dump_json_line(result, sys.stdout)
+    else:
+        sys.stdout.write(format_pipeline_markdown([result]))
     return 0
 
 
@@ -386,6 +430,39 @@ def _split_param(text: str) -> tuple[str, str]:
     return key.strip(), value
 
 
+# --------------------------------------------------------------------------- bench-queries
+
+
+def _add_bench_queries(sub: Any) -> None:
+    p = sub.add_parser(
+        "bench-queries",
+        help="median latency of each competency query on the embedded store vs rdflib's SPARQL engine",
+        description="Run every queries/*.rq (default parameters) RUNS times on the store of a build folder "
+        "(or an RDF file) and on the same statements in rdflib (graph.ttl in a Dataset with a union default "
+        "graph); print the median milliseconds per query, the rdflib/store ratio and the row counts.",
+    )
+    p.add_argument("--graph", required=True, metavar="PATH", help="a build folder or an RDF file")
+    p.add_argument("--runs", type=int, default=5, metavar="N", help="timed runs per query and engine (default 5)")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.set_defaults(run=_run_bench_queries)
+
+
+def _run_bench_queries(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from kg.bench_queries import bench_queries, format_table, summarize
+
+    results = bench_queries(
+        Path(args.graph), runs=args.runs, progress=lambda msg: print(msg, file=sys.stderr, flush=True)
+    )
+    if args.json:
+        payload = {"graph": args.graph, "runs": args.runs, "summary": summarize(results), "queries": results}
+        sys.stdout.write(json.dumps(payload, indent=1, ensure_ascii=False) + "\n")
+    else:
+        sys.stdout.write(format_table(results))
+    return 0
+
+
 # --------------------------------------------------------------------------- serve
 
 
@@ -500,15 +577,23 @@ def _add_build(sub: Any) -> None:
         "byte-identical on rebuild) and OUT/build-report.json. An existing store is updated: only trials "
         "whose graph changed are replaced. A build killed half-way leaves the previous store in use.",
     )
-    p.add_argument("paths", nargs="*", metavar="PATH", help="record files or folders (as for `cartkg records`)")
-    p.add_argument("--extractions", metavar="FILE", action="append", default=[],
-                   help="JSON Lines (or a JSON list) of extraction objects from `cartkg extract`, built without "
-                   "their records (repeatable)")
+    p.add_argument(
+        "paths", nargs="*", metavar="PATH", help="record files or folders (as for `cartkg records`)"
+    )
+    p.add_argument(
+        "--extractions", metavar="FILE", action="append", default=[],
+        help="JSON Lines (or a JSON list) of extraction objects from `cartkg extract`, built without "
+        "their records (repeatable)",
+    )
     p.add_argument("--out", required=True, metavar="DIR", help="build folder (created if missing)")
     p.add_argument("--fresh", action="store_true", help="start from an empty store instead of updating")
-    p.add_argument("--format", dest="formats", action="append", default=[], choices=["trig", "nquads", "jsonld"],
-                   help="also write graph.trig / graph.nq / graph.jsonld (repeatable)")
-    p.add_argument("--docs", action="store_true", help="also write the ontology documentation (pyLODE) to OUT/ontology.html")
+    p.add_argument(
+        "--format", dest="formats", action="append", default=[], choices=["trig", "nquads", "jsonld"],
+        help="also write graph.trig / graph.nq / graph.jsonld (repeatable)",
+    )
+    p.add_argument(
+        "--docs", action="store_true", help="also write the ontology documentation (pyLODE) to OUT/ontology.html"
+    )
     p.add_argument("--jobs", type=int, default=1, metavar="N", help="extraction processes (default 1)")
     p.set_defaults(run=_run_build)
 
@@ -529,7 +614,8 @@ def _run_build(args: argparse.Namespace) -> int:
     )
     report["records_read"] = source.read
     report["records_failed"] = source.failed + report["build_failures"]
-    write_atomic(Path(args.out) / REPORT, json.dumps(report, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+    text = json.dumps(report, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    write_atomic(Path(args.out) / REPORT, text)
     if args.docs:
         from kg.docs import write_ontology_docs
 
@@ -616,12 +702,21 @@ def _add_validate(sub: Any) -> None:
         "Prints violations grouped by trial and shape. Exit 0 conforms, 1 does not conform, 2 error. "
         "Never fetches anything (owl:imports are not followed).",
     )
-    p.add_argument("path", metavar="PATH", help="a build folder (from `cartkg build`) or an RDF file (.ttl .nt .nq .trig .jsonld)")
+    p.add_argument(
+        "path", metavar="PATH",
+        help="a build folder (from `cartkg build`) or an RDF file (.ttl .nt .nq .trig .jsonld)",
+    )
     p.add_argument("--report", metavar="FILE", help="write the sh:ValidationReport as Turtle to FILE")
-    p.add_argument("--jobs", type=int, default=None, metavar="N", help="validation processes (default: CPU count)")
-    p.add_argument("--whole", action="store_true", help="validate everything as one graph (slow; for comparison)")
+    p.add_argument(
+        "--jobs", type=int, default=None, metavar="N", help="validation processes (default: CPU count)"
+    )
+    p.add_argument(
+        "--whole", action="store_true", help="validate everything as one graph (slow; for comparison)"
+    )
     p.add_argument("--format", choices=["text", "json"], default="text", help="report format on stdout")
-    p.add_argument("--limit", type=int, default=20, metavar="N", help="results listed per trial and shape (text)")
+    p.add_argument(
+        "--limit", type=int, default=20, metavar="N", help="results listed per trial and shape (text)"
+    )
     p.set_defaults(run=_run_validate)
 
 

@@ -31,7 +31,7 @@ def declared_terms(graph: Graph) -> dict[str, list[tuple[str, str]]]:
         terms = []
         for s in set(graph.subjects(RDF.type, rdf_type)):
             if isinstance(s, URIRef) and str(s).startswith(NAMESPACE):
-                local = str(s)[len(NAMESPACE):]
+                local = str(s)[len(NAMESPACE) :]
                 if local.isidentifier():
                     terms.append((local, str(graph.value(s, RDFS.label) or "")))
         out[kind] = sorted(terms)

@@ -27,8 +27,23 @@ AGENT = URIRef(ID + "agent/cartkg")
 # kinds whose first key is the trial id (a node that belongs to exactly one trial)
 TRIAL_KINDS = frozenset(
     {
-        "trial", "graph", "record", "field", "activity", "intervention", "product", "construct", "dose",
-        "fraction", "outcome", "timeframe", "duration", "timepoint", "evidence", "target", "selector",
+        "trial",
+        "graph",
+        "record",
+        "field",
+        "activity",
+        "intervention",
+        "product",
+        "construct",
+        "dose",
+        "fraction",
+        "outcome",
+        "timeframe",
+        "duration",
+        "timepoint",
+        "evidence",
+        "target",
+        "selector",
     }
 )
 SHARED_KINDS = frozenset({"vocab", "agent"})
@@ -57,11 +72,11 @@ def graph_iri(trial_id: str) -> URIRef:
 def parse_minted(iri: str) -> tuple[str, tuple[str, ...]] | None:
     """Invert :func:`mint`: ``(kind, keys)`` for an IRI minted here, else None."""
     if iri.startswith(CTGOV_STUDY):
-        rest = iri[len(CTGOV_STUDY):]
+        rest = iri[len(CTGOV_STUDY) :]
         return ("trial", (rest,)) if is_nct_id(rest) else None
     if not iri.startswith(ID):
         return None
-    kind, _, rest = iri[len(ID):].partition("/")
+    kind, _, rest = iri[len(ID) :].partition("/")
     if kind not in TRIAL_KINDS and kind not in SHARED_KINDS or not rest:
         return None
     return kind, tuple(unquote(k) for k in rest.split("/"))

@@ -107,7 +107,9 @@ def write_build(
     """Write a new store (copy of the previous one unless ``fresh``), files and report; swap it in."""
     unknown = sorted(set(formats) - set(EXTRA_FORMATS))
     if unknown:
-        raise UsageError(f"unknown output format(s) {', '.join(unknown)}; choose from {', '.join(EXTRA_FORMATS)}")
+        raise UsageError(
+            f"unknown output format(s) {', '.join(unknown)}; choose from {', '.join(EXTRA_FORMATS)}"
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_stores(out_dir)
     previous = None if fresh else current_store_dir(out_dir)
@@ -201,7 +203,9 @@ def count_triples(store: ox.Store) -> dict[str, Any]:
     per_trial = {}
     for trial_id, name in trial_graphs(store):
         per_trial[trial_id] = sum(1 for _ in store.quads_for_pattern(None, None, None, name))
-    vocabulary = sum(1 for _ in store.quads_for_pattern(None, None, None, ox.NamedNode(str(VOCABULARY_GRAPH))))
+    vocabulary = sum(
+        1 for _ in store.quads_for_pattern(None, None, None, ox.NamedNode(str(VOCABULARY_GRAPH)))
+    )
     return {
         "triples_per_trial": dict(sorted(per_trial.items())),
         "triples_vocabulary": vocabulary,
@@ -264,14 +268,18 @@ _LOCAL = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 def _iri(iri: str, prefixes: list[tuple[str, str]]) -> str:
     for prefix, ns in prefixes:
-        if iri.startswith(ns) and _LOCAL.match(iri[len(ns):]):
-            return f"{prefix}:{iri[len(ns):]}"
+        if iri.startswith(ns) and _LOCAL.match(iri[len(ns) :]):
+            return f"{prefix}:{iri[len(ns) :]}"
     return f"<{iri}>"
 
 
 def _escape(text: str) -> str:
     return (
-        text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+        text.replace("\\", "\\\\")
+        .replace('"', '\\"')
+        .replace("\n", "\\n")
+        .replace("\r", "\\r")
+        .replace("\t", "\\t")
     )
 
 
@@ -307,7 +315,9 @@ def _prefix_lines() -> tuple[list[tuple[str, str]], str]:
 def write_turtle_file(store: ox.Store, path: Path) -> None:
     """All statements of the store (union of its graphs) as sorted Turtle."""
     prefixes, header = _prefix_lines()
-    triples = {ox.Triple(q.subject, q.predicate, q.object) for q in store.quads_for_pattern(None, None, None, None)}
+    triples = {
+        ox.Triple(q.subject, q.predicate, q.object) for q in store.quads_for_pattern(None, None, None, None)
+    }
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     with tmp.open("w", encoding="utf-8") as out:
         out.write(header + "\n")
@@ -330,12 +340,16 @@ def write_extra(store: ox.Store, fmt: str, path: Path) -> None:
             for name in names:
                 out.write(f"\n{_term(name, prefixes)} {{\n")
                 quads = store.quads_for_pattern(None, None, None, name)
-                for block in turtle_blocks((ox.Triple(q.subject, q.predicate, q.object) for q in quads), prefixes, "  "):
+                for block in turtle_blocks(
+                    (ox.Triple(q.subject, q.predicate, q.object) for q in quads), prefixes, "  "
+                ):
                     out.write(block)
                 out.write("}\n")
     elif fmt == "jsonld":
         g = Graph()
-        g.parse(data=store.dump(format=ox.RdfFormat.N_TRIPLES, from_graph=ox.DefaultGraph()) or b"", format="nt")
+        g.parse(
+            data=store.dump(format=ox.RdfFormat.N_TRIPLES, from_graph=ox.DefaultGraph()) or b"", format="nt"
+        )
         for _, name in [("", ox.NamedNode(str(VOCABULARY_GRAPH)))] + trial_graphs(store):
             g.parse(data=store.dump(format=ox.RdfFormat.N_TRIPLES, from_graph=name) or b"", format="nt")
         context = {p: ns for p, ns in sorted(PREFIXES.items())}

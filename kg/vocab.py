@@ -32,7 +32,7 @@ def _notations() -> dict[tuple[str, str], URIRef]:
     for s, notation in sorted(onto.subject_objects(SKOS.notation)):
         for cls in sorted(onto.objects(s, RDF.type)):
             if isinstance(s, URIRef) and str(cls).startswith(NAMESPACE):
-                local = str(cls)[len(NAMESPACE):]
+                local = str(cls)[len(NAMESPACE) :]
                 table[(local, str(notation))] = s
                 table.setdefault((local, str(notation).casefold()), s)
     return table
@@ -40,7 +40,7 @@ def _notations() -> dict[tuple[str, str], URIRef]:
 
 def lookup(vocabulary: URIRef, value: str) -> URIRef | None:
     """The ontology individual of class ``vocabulary`` whose notation is ``value`` (exact, then casefold)."""
-    local = str(vocabulary)[len(NAMESPACE):]
+    local = str(vocabulary)[len(NAMESPACE) :]
     table = _notations()
     return table.get((local, value)) or table.get((local, value.casefold()))
 
@@ -50,7 +50,7 @@ def concept(vocabulary: URIRef, value: str) -> URIRef:
     found = lookup(vocabulary, value)
     if found is not None:
         return found
-    return mint("vocab", str(vocabulary)[len(NAMESPACE):], value)
+    return mint("vocab", str(vocabulary)[len(NAMESPACE) :], value)
 
 
 def parse_vocab_iri(iri: str) -> tuple[URIRef, str] | None:
