@@ -169,6 +169,7 @@ def bench_pipeline(
     validate_timeout: float = 1800.0,
     whole_timeout: float = 600.0,
     rdflib_timeout: float = 900.0,
+    query_timeout: float = 120.0,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Benchmark the pipeline on ``make_corpus(trials, seed)``; the result is one JSON-ready dict."""
@@ -201,7 +202,7 @@ def bench_pipeline(
         say("serialization")
         result.update(bench_serialization(root / "build", root))
         say("queries")
-        result["queries"] = bench_all_queries(root / "build", runs, rdflib_timeout, root, say)
+        result["queries"] = bench_all_queries(root / "build", runs, rdflib_timeout, root, say, query_timeout)
     result["summary"] = summarize_pipeline(result)
     return result
 
@@ -329,7 +330,8 @@ def bench_serialization(build_dir: Path, tmp: Path) -> dict[str, Any]:
 
 
 def bench_all_queries(
-    build_dir: Path, runs: int, rdflib_timeout: float, tmp: Path, say: Callable[[str], None]
+    build_dir: Path, runs: int, rdflib_timeout: float, tmp: Path, say: Callable[[str], None],
+    query_timeout: float = 120.0,
 ) -> dict[str, dict[str, Any]]:
     """Median ms of every ``queries/*.rq`` on the store (here) and in rdflib (a child, time-limited)."""
     from kg.bench_queries import run_store
@@ -346,7 +348,8 @@ def bench_all_queries(
         times, rows = time_query(lambda t=text: run_store(store, t), runs, 60.0)  # type: ignore[misc]
         out[query.name] = {"store_ms": round(statistics.median(times), 3), "rdflib_ms": None, "rows": rows}
     lines = tmp / "rdflib.jsonl"
-    cmd = [sys.executable, "-m", "kg.bench", "rdflib-child", str(build_dir), str(runs), str(lines)]
+    cmd = [sys.executable, "-m", "kg.bench", "rdflib-child", str(build_dir), str(runs), str(lines),
+           str(query_timeout)]
     try:
         subprocess.run(cmd, capture_output=True, text=True, timeout=rdflib_timeout, check=False)
     except subprocess.TimeoutExpired:
@@ -359,32 +362,47 @@ def bench_all_queries(
     for entry in out.values():
         if entry["rdflib_ms"] is None:
             entry["rdflib_timed_out"] = True
+            entry.setdefault("rdflib_timeout_s", query_timeout)
         elif entry["store_ms"]:
             entry["ratio"] = round(entry["rdflib_ms"] / entry["store_ms"], 1)
     return out
 
 
-def rdflib_child(build_dir: Path, runs: int, out: Path) -> None:
-    """Load graph.ttl into rdflib once and append one JSON line per query (so a timeout keeps the rest)."""
-    from kg.bench_queries import load_rdflib, rdf_file_of, run_rdflib
-    from kg.bench_queries import time_runs as time_query
+def rdflib_child(build_dir: Path, runs: int, out: Path, query_timeout: float = 120.0) -> None:
+    """Load graph.ttl into rdflib once, then time each query in a forked process (the loaded graph is
+    shared copy-on-write) stopped after ``query_timeout`` seconds; one JSON line per query in ``out``."""
+    import multiprocessing
+
+    from kg.bench_queries import load_rdflib, rdf_file_of
     from kg.query import bind_params, load_queries
     from kg.resources import queries_dir
 
     dataset, load_s = _timed(lambda: load_rdflib(rdf_file_of(build_dir)))
-    with out.open("w", encoding="utf-8") as fh:
-        for query in load_queries(queries_dir()):
-            text = bind_params(query, {})
-            times, rows = time_query(lambda t=text: run_rdflib(dataset, t), runs, 30.0)  # type: ignore[misc]
-            row = {
-                "name": query.name,
-                "rdflib_ms": round(statistics.median(times), 3),
-                "rdflib_rows": rows,
-                "rdflib_runs": len(times),
-                "rdflib_load_s": load_s,
-            }
-            fh.write(json.dumps(row) + "\n")
-            fh.flush()
+    fork = multiprocessing.get_context("fork")
+    out.write_text("", encoding="utf-8")
+    for query in load_queries(queries_dir()):
+        text = bind_params(query, {})
+        worker = fork.Process(target=_rdflib_one, args=(dataset, query.name, text, runs, load_s, out))
+        worker.start()
+        worker.join(query_timeout)
+        if worker.is_alive():
+            worker.kill()
+            worker.join()
+            row = {"name": query.name, "rdflib_ms": None, "rdflib_timeout_s": query_timeout,
+                   "rdflib_load_s": load_s}
+            with out.open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps(row) + "\n")
+
+
+def _rdflib_one(dataset: Any, name: str, text: str, runs: int, load_s: float, out: Path) -> None:
+    from kg.bench_queries import run_rdflib
+    from kg.bench_queries import time_runs as time_query
+
+    times, rows = time_query(lambda: run_rdflib(dataset, text), runs, 30.0)
+    row = {"name": name, "rdflib_ms": round(statistics.median(times), 3), "rdflib_rows": rows,
+           "rdflib_runs": len(times), "rdflib_load_s": load_s}
+    with out.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(row) + "\n")
 
 
 def summarize_pipeline(result: dict[str, Any]) -> dict[str, Any]:
@@ -465,7 +483,7 @@ def format_pipeline_markdown(results: Sequence[dict[str, Any]]) -> str:
             if q.get("rdflib_ms") is not None:
                 cells.append(f"{q['rdflib_ms']:.1f} ({q.get('ratio')}x)")
             else:
-                cells.append("timed out" if q else "n/a")
+                cells.append(f"> {q['rdflib_timeout_s']:g} s" if q.get("rdflib_timeout_s") else "n/a")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -477,8 +495,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         stats = build_child(int(args[1]), int(args[2]), Path(args[3]), Path(args[4]))
         sys.stdout.write(json.dumps(stats) + "\n")
         return 0
-    if args[:1] == ["rdflib-child"] and len(args) == 4:
-        rdflib_child(Path(args[1]), int(args[2]), Path(args[3]))
+    if args[:1] == ["rdflib-child"] and len(args) == 5:
+        rdflib_child(Path(args[1]), int(args[2]), Path(args[3]), float(args[4]))
         return 0
     if args[:1] == ["report"] and len(args) > 1:
         results = [json.loads(Path(p).read_text(encoding="utf-8")) for p in args[1:]]

@@ -229,6 +229,8 @@ def _add_bench(sub: Any) -> None:
                    help="pipeline: the same for per-trial validation (default 1800)")
     p.add_argument("--rdflib-timeout", type=float, default=900.0, metavar="S",
                    help="pipeline: stop the rdflib query runs after S seconds (default 900)")
+    p.add_argument("--query-timeout", type=float, default=120.0, metavar="S",
+                   help="pipeline: stop one rdflib query after S seconds (default 120)")
     p.add_argument("--work-dir", metavar="DIR", default=None,
                    help="pipeline: where the temporary build goes")
     p.set_defaults(run=_run_bench)
@@ -260,6 +262,7 @@ def _run_bench_pipeline(args: argparse.Namespace) -> int:
         extract_runs=args.extract_runs,
         work_dir=Path(args.work_dir) if args.work_dir else None, validate_timeout=args.validate_timeout,
         whole_timeout=args.whole_timeout, rdflib_timeout=args.rdflib_timeout,
+        query_timeout=args.query_timeout,
         progress=lambda msg: print(f"cartkg bench: {msg}", file=sys.stderr, flush=True),
     )
     if args.format == "json" or args.json:
