@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 from kg.extract.context import BACKGROUND, NEGATED
-from kg.extract.mentions import Mention
+from kg.extract.mentions import HEADLINE_KINDS, Mention
 from kg.extract.strategy import live
 from kg.extract.vocab import PATTERN_DIR, Vocabulary
 from kg.records import Design, Evidence, TrialRecord
@@ -201,9 +201,13 @@ def select_relapsed(mentions: Sequence[Mention]) -> tuple[bool | None, list[Evid
 def select_combined(mentions: Sequence[Mention]) -> tuple[list[str], list[Evidence]]:
     """Therapies joined to the CAR-T in the protocol ("bridged to allo-HSCT", "combined with ibrutinib")."""
     cues = [m for m in mentions if m.label == "COMBINE"]
+    names_car = any(x.label == "CAR" and x.concept == "car" for x in mentions)
     found: dict[str, list[Mention]] = {}
     for m in sorted(mentions, key=lambda m: m.position):
         if m.label != "THERAPY" or m.cls in (BACKGROUND, NEGATED):
+            continue
+        if m.kind in HEADLINE_KINDS and names_car:
+            found.setdefault(m.concept, []).append(m)  # "CAR-T Hepatic Artery Infusions and Sir-Spheres"
             continue
         near = [
             c
