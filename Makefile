@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 OUT    ?= out
 
-.PHONY: demo test venv clean lint vendor-yasgui
+.PHONY: demo test venv clean lint vendor-yasgui bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,3 +32,15 @@ vendor-yasgui:
 	tmp=$$(mktemp -d) && cd $$tmp && npm pack --silent @zazuko/yasgui@$(YASGUI_VERSION) >/dev/null && \
 	  tar xzf zazuko-yasgui-$(YASGUI_VERSION).tgz && \
 	  cp package/build/yasgui.min.js package/build/yasgui.min.css $(CURDIR)/kg/static/yasgui/ && rm -rf $$tmp
+
+# `make bench`: the pipeline benchmark on 1,000 and 10,000 synthetic trials (kg.synth), results as JSON in
+# benchmarks/ and the tables in benchmarks/RESULTS.md.  Long on 2 cores; BENCH_FLAGS tunes the time limits.
+BENCH_TRIALS ?= 1000 10000
+BENCH_FLAGS  ?= --runs 3 --processes 1 --validate-timeout 1800 --whole-timeout 600 --rdflib-timeout 1800
+bench: $(STAMP)
+	@mkdir -p benchmarks
+	for n in $(BENCH_TRIALS); do \
+	  $(VENV)/bin/cartkg bench --trials $$n --json $(BENCH_FLAGS) > benchmarks/bench-$$n.json || exit 1; \
+	done
+	$(PY) -m kg.bench report $(foreach n,$(BENCH_TRIALS),benchmarks/bench-$(n).json) > benchmarks/RESULTS.md
+	@cat benchmarks/RESULTS.md
