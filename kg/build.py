@@ -365,8 +365,8 @@ def add_dose(g: Graph, trial: URIRef, ex: TrialExtraction) -> None:
         g.add((node, CARTKG.doseLevels, integer(dose.levels)))
     if dose.range_per_kg:
         low, high = dose.range_per_kg
-        g.add((node, CARTKG.minCellsPerKg, Literal(repr(float(low)), datatype=XSD.double, normalize=False)))
-        g.add((node, CARTKG.maxCellsPerKg, Literal(repr(float(high)), datatype=XSD.double, normalize=False)))
+        g.add((node, CARTKG.minCellsPerKg, Literal(_decimal_text(Decimal(repr(float(low)))), datatype=XSD.decimal)))
+        g.add((node, CARTKG.maxCellsPerKg, Literal(_decimal_text(Decimal(repr(float(high)))), datatype=XSD.decimal)))
     for j, fraction in enumerate(dose.fractions):
         frac = mint("fraction", tid, j)
         g.add((node, CARTKG.hasFraction, frac))

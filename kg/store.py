@@ -22,6 +22,7 @@ import json
 import os
 import re
 import shutil
+from functools import lru_cache
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -143,9 +144,14 @@ def fill_store(
     manifest: dict[str, str],
     progress: Callable[[str], None] | None,
 ) -> dict[str, Any]:
-    """Put each built trial into ``store`` (replacing its previous graph only when it changed)."""
+    """Put each built trial into ``store``, replacing its previous graph only when it changed.
+
+    Changed graphs are removed one by one and the new statements loaded in one transaction at the
+    end (a load per trial was the slowest part of a build).
+    """
     added, replaced, unchanged, failures, duplicates = [], [], [], [], []
     seen: dict[str, str] = {}
+    pending: dict[str, bytes] = {}
     for item in items:
         if isinstance(item, BuildFailure):
             failures.append(str(item))
@@ -158,22 +164,36 @@ def fill_store(
             duplicates.append(f"{item.trial_id}: {item.source} replaces {seen[item.trial_id]}")
         seen[item.trial_id] = item.source
         old = manifest.get(item.trial_id)
-        if old == digest:
+        if old == digest and item.trial_id not in pending:
             unchanged.append(item.trial_id)
             continue
-        replace_graph(store, ox.NamedNode(str(graph_iri(item.trial_id))), nt)
+        pending[item.trial_id] = nt
         (replaced if old is not None else added).append(item.trial_id)
         manifest[item.trial_id] = digest
+    quads = []
+    for trial_id, nt in sorted(pending.items()):
+        name = ox.NamedNode(str(graph_iri(trial_id)))
+        if store.contains_named_graph(name):
+            store.remove_graph(name)
+        quads.append(to_nquads(nt, name))
+    if quads:
+        store.bulk_load(b"".join(quads), format=ox.RdfFormat.N_QUADS)
     return {
         "trials_built": len(seen),
-        "trials_added": len(set(added)),
+        "trials_added": len(set(added) - set(replaced)),
         "trials_replaced": len(set(replaced)),
-        "trials_unchanged": len(set(unchanged)),
+        "trials_unchanged": len(set(unchanged) - set(pending)),
         "trials_in_store": len(manifest),
         "build_failures": len(failures),
         "failures": failures,
         "duplicates": duplicates,
     }
+
+
+def to_nquads(nt: bytes, graph: ox.NamedNode) -> bytes:
+    """N-Triples lines (each ending in `` .``) as N-Quads lines in ``graph``."""
+    suffix = f" {graph} .\n".encode()
+    return b"".join(line[:-2] + suffix for line in nt.splitlines() if line.endswith(b" ."))
 
 
 def replace_graph(store: ox.Store, name: ox.NamedNode, nt: bytes) -> None:
@@ -200,12 +220,10 @@ def minted_in_store(store: ox.Store) -> list:
 
 
 def count_triples(store: ox.Store) -> dict[str, Any]:
-    per_trial = {}
-    for trial_id, name in trial_graphs(store):
-        per_trial[trial_id] = sum(1 for _ in store.quads_for_pattern(None, None, None, name))
-    vocabulary = sum(
-        1 for _ in store.quads_for_pattern(None, None, None, ox.NamedNode(str(VOCABULARY_GRAPH)))
-    )
+    query = "SELECT ?g (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g"
+    counts = {row["g"].value: int(row["n"].value) for row in store.query(query)}
+    per_trial = {tid: counts.get(name.value, 0) for tid, name in trial_graphs(store)}
+    vocabulary = counts.get(str(VOCABULARY_GRAPH), 0)
     return {
         "triples_per_trial": dict(sorted(per_trial.items())),
         "triples_vocabulary": vocabulary,
@@ -267,6 +285,11 @@ _LOCAL = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 
 def _iri(iri: str, prefixes: list[tuple[str, str]]) -> str:
+    return _compact(iri, tuple(prefixes))
+
+
+@lru_cache(maxsize=65536)
+def _compact(iri: str, prefixes: tuple[tuple[str, str], ...]) -> str:
     for prefix, ns in prefixes:
         if iri.startswith(ns) and _LOCAL.match(iri[len(ns) :]):
             return f"{prefix}:{iri[len(ns) :]}"
