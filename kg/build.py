@@ -120,6 +120,11 @@ def integer(value: int) -> Literal:
     return Literal(int(value), datatype=XSD.integer)
 
 
+def decimal(value: float) -> Literal:
+    """An xsd:decimal in plain notation (5000000.0, never 5e+06, so Turtle writers keep it as written)."""
+    return Literal(_decimal_text(Decimal(repr(float(value)))), datatype=XSD.decimal)
+
+
 # --------------------------------------------------------------------------- durations
 
 
@@ -365,8 +370,8 @@ def add_dose(g: Graph, trial: URIRef, ex: TrialExtraction) -> None:
         g.add((node, CARTKG.doseLevels, integer(dose.levels)))
     if dose.range_per_kg:
         low, high = dose.range_per_kg
-        g.add((node, CARTKG.minCellsPerKg, Literal(_decimal_text(Decimal(repr(float(low)))), datatype=XSD.decimal)))
-        g.add((node, CARTKG.maxCellsPerKg, Literal(_decimal_text(Decimal(repr(float(high)))), datatype=XSD.decimal)))
+        g.add((node, CARTKG.minCellsPerKg, decimal(low)))
+        g.add((node, CARTKG.maxCellsPerKg, decimal(high)))
     for j, fraction in enumerate(dose.fractions):
         frac = mint("fraction", tid, j)
         g.add((node, CARTKG.hasFraction, frac))

@@ -22,8 +22,8 @@ import json
 import os
 import re
 import shutil
-from functools import lru_cache
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 

@@ -11,6 +11,7 @@ dataset.  Nothing is fetched: ``owl:imports`` is never followed.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections import defaultdict
@@ -145,6 +146,10 @@ def read_partitions(path: Path) -> tuple[dict[str, bytes], ox.Store]:
                 store.load(path=str(path), format=fmt[1], to_graph=ox.NamedNode(str(VOCABULARY_GRAPH)))
         except (SyntaxError, ValueError, OSError) as exc:
             raise UsageError(f"{path}: cannot parse as {fmt[0]}: {exc}") from exc
+        from kg.vocab import load_ontology  # a file may not carry the ontology: its terms are not dangling
+
+        ontology = load_ontology().serialize(format="nt", encoding="utf-8")
+        store.load(ontology, format=ox.RdfFormat.N_TRIPLES, to_graph=ox.NamedNode(str(VOCABULARY_GRAPH)))
     else:
         raise UsageError(f"{path}: no such file or folder")
     return partition(store), store
@@ -162,6 +167,16 @@ def partition(store: ox.Store) -> dict[str, bytes]:
                 key = parsed[1][0]  # a blank node or foreign IRI inside a trial graph belongs to that trial
         lines[key or SHARED].append(f"{subject} {q.predicate} {q.object} .\n")
     return {k: "".join(sorted(set(v))).encode("utf-8") for k, v in sorted(lines.items())}
+
+
+def with_ontology(shared: bytes) -> bytes:
+    """The shared statements plus the packaged ontology (its classes and vocabulary individuals), so a
+    file that does not carry the ontology is validated against the same vocabulary a build has."""
+    from kg.vocab import load_ontology
+
+    lines = set(shared.decode("utf-8").splitlines())
+    lines.update(load_ontology().serialize(format="nt").splitlines())
+    return "".join(line + "\n" for line in sorted(lines) if line.strip()).encode("utf-8")
 
 
 # --------------------------------------------------------------------------- pyshacl runs
@@ -203,7 +218,13 @@ def cache_sparql_preparation() -> None:
     processor.SPARQLProcessor.query = query  # type: ignore[method-assign]
 
 
+def quiet_literal_warnings() -> None:
+    """rdflib logs a traceback for every ill-typed literal it parses; the shapes report those properly."""
+    logging.getLogger("rdflib.term").setLevel(logging.ERROR)
+
+
 def _init_worker(shared_nt: bytes) -> None:
+    quiet_literal_warnings()
     cache_sparql_preparation()
     _WORKER["shared"] = Graph().parse(data=shared_nt, format="nt") if shared_nt else Graph()
     _WORKER["shapes"] = load_shapes()
@@ -287,8 +308,9 @@ def validate_path(
 ) -> ValidationOutcome:
     """Validate a build folder or RDF file; ``whole`` validates everything as one graph (for benchmarks)."""
     started = time.perf_counter()
+    quiet_literal_warnings()
     parts, store = read_partitions(Path(path))
-    shared = parts.pop(SHARED, b"")
+    shared = with_ontology(parts.pop(SHARED, b""))
     jobs = max(1, jobs or os.cpu_count() or 1)
     report = Graph()
     per_trial: dict[str, float] = {}
@@ -403,7 +425,10 @@ def finish_report(report: Graph, conforms: bool) -> None:
 
 def collect_findings(report: Graph) -> list[Finding]:
     findings = []
+    details = set(report.objects(None, SH.detail))
     for result in report.subjects(RDF.type, SH.ValidationResult):
+        if result in details:
+            continue  # a nested result is shown through the result that holds it
         shape = report.value(result, SH.sourceShape)
         constraint = report.value(result, SH.sourceConstraint)
         if isinstance(constraint, URIRef):

@@ -75,7 +75,8 @@ def test_build_seeds_graph_matches_golden(monkeypatch: pytest.MonkeyPatch) -> No
     if not isomorphic(built, golden):
         _, only_built, only_golden = graph_diff(to_isomorphic(built), to_isomorphic(golden))
         pytest.fail(
-            "seeds graph differs from tests/golden/seeds.ttl (CARTKG_REGENERATE_GOLDEN=1 to regenerate, then review):\n"
+            "seeds graph differs from tests/golden/seeds.ttl "
+            "(CARTKG_REGENERATE_GOLDEN=1 to regenerate, then review the diff):\n"
             f"only in build: {sorted(only_built)[:10]}\nonly in golden: {sorted(only_golden)[:10]}"
         )
 

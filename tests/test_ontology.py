@@ -62,7 +62,7 @@ def test_ontology_every_term_has_english_label_and_comment(onto: Graph) -> None:
 def test_ontology_terms_used_in_built_graphs_are_declared(onto: Graph, seeds_graph: Graph) -> None:
     vocabulary = build_vocabulary_graph()
     used = set()
-    for s, p, o in seeds_graph:
+    for _, p, o in seeds_graph:
         used.add(p)
         if p == RDF.type:
             used.add(o)
