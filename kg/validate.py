@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pyoxigraph as ox
-from rdflib import RDF, BNode, Graph, Literal, URIRef
+from rdflib import RDF, RDFS, BNode, Graph, Literal, URIRef
 from rdflib.namespace import SH
 
 from kg.errors import UsageError
@@ -226,8 +226,24 @@ def quiet_literal_warnings() -> None:
 def _init_worker(shared_nt: bytes) -> None:
     quiet_literal_warnings()
     cache_sparql_preparation()
-    _WORKER["shared"] = Graph().parse(data=shared_nt, format="nt") if shared_nt else Graph()
+    shared = Graph().parse(data=shared_nt, format="nt") if shared_nt else Graph()
+    _WORKER["shared"] = shared
+    _WORKER["skeleton"] = vocabulary_skeleton(shared)
     _WORKER["shapes"] = load_shapes()
+
+
+def vocabulary_skeleton(shared: Graph) -> Graph:
+    """What a trial's validation needs from the shared graph: types and the class hierarchy.
+
+    ``sh:class`` reads ``rdf:type`` / ``rdfs:subClassOf``; ``sh:in`` and ``sh:targetNode`` need nothing
+    else.  Labels, comments and alignments (most of the vocabulary graph) are validated once, in the
+    SHARED run, instead of once per trial.
+    """
+    skeleton = Graph()
+    for prop in (RDF.type, RDFS.subClassOf):
+        for triple in shared.triples((None, prop, None)):
+            skeleton.add(triple)
+    return skeleton
 
 
 def _validate_one(task: tuple[str, bytes]) -> tuple[str, bool, bytes, float]:
@@ -237,7 +253,7 @@ def _validate_one(task: tuple[str, bytes]) -> tuple[str, bool, bytes, float]:
     trial, nt = task
     started = time.perf_counter()
     data = Graph()
-    for triple in _WORKER["shared"]:
+    for triple in _WORKER["shared" if trial == SHARED else "skeleton"]:
         data.add(triple)
     if trial != SHARED:
         data.parse(data=nt, format="nt")
