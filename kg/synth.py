@@ -121,7 +121,7 @@ def make_family(name: str, forms: dict[str, tuple[str, ...]]) -> Family:
         for text in surface:
             concept_of.setdefault(text.lower(), concept)
     pattern = (
-        re.compile(r"(?<![\w-])" + trie_regex(sorted(concept_of)) + r"(?![\w-])", re.IGNORECASE)
+        re.compile(r"(?<!\w)" + trie_regex(sorted(concept_of)) + r"(?!\w)", re.IGNORECASE)
         if concept_of
         else None
     )
