@@ -161,10 +161,12 @@ def _add_extract(sub: Any) -> None:
         "text and rule id). Failures go to stderr; exit 1 if any record failed.",
     )
     _add_input_paths(p)
-    p.add_argument("--format", choices=["jsonl", "table"], default="jsonl", help="output format (default jsonl)")
+    p.add_argument("--format", choices=["jsonl", "table"], default="jsonl",
+                   help="output format (default jsonl)")
     p.add_argument("--processes", type=int, default=1, metavar="N",
                    help="spaCy worker processes (default 1; records are batched through nlp.pipe)")
-    p.add_argument("--batch-size", type=int, default=64, metavar="N", help="records per batch (default 64)")
+    p.add_argument("--batch-size", type=int, default=128, metavar="N",
+                   help="record field texts per nlp.pipe batch (default 128)")
     p.set_defaults(run=_run_extract)
 
 
@@ -195,7 +197,8 @@ def _run_extract(args: argparse.Namespace) -> int:
             cells = (item.trial_id, ",".join(item.antigens), item.targeting_strategy or "-",
                      ",".join(item.costimulatory_domains) or "-", item.vector or "-", item.cell_source or "-",
                      ",".join(item.diseases) or "-", item.phase or "-")
-            out.write(" ".join(f"{c:<{w}}" for c, (_, w) in zip(cells, EXTRACT_TABLE, strict=True)).rstrip() + "\n")
+            row = " ".join(f"{c:<{w}}" for c, (_, w) in zip(cells, EXTRACT_TABLE, strict=True))
+            out.write(row.rstrip() + "\n")
     out.flush()
     print(f"{counter.summary()}; {extracted} extracted, {failed} failed extraction", file=sys.stderr)
     return 1 if counter.failed or failed else 0
