@@ -1,0 +1,80 @@
+"""`cartkg bench` (pipeline) at a tiny N: the JSON has every documented key with sane values, and the
+Markdown report shows figures and time-outs.  No timing is asserted."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from kg.bench import format_pipeline_markdown, main
+
+KEYS = {"trials", "extract_records_per_s", "regex_baseline_records_per_s", "build_s", "validate_s",
+        "validate_whole_graph_s", "peak_rss_mb", "queries"}
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory):
+    from kg.cli import main as cli
+
+    out = tmp_path_factory.mktemp("bench")
+    import contextlib
+    import io
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        code = cli(["bench", "--trials", "3", "--json", "--runs", "1", "--whole-timeout", "120",
+                    "--validate-timeout", "300", "--rdflib-timeout", "300", "--query-timeout", "15",
+                    "--work-dir", str(out)])
+    assert code == 0
+    [line] = buffer.getvalue().splitlines()
+    return json.loads(line)
+
+
+@pytest.mark.slow
+def test_bench_pipeline_json_keys_and_sanity(result):
+    assert KEYS <= set(result)
+    assert result["trials"] == 3
+    for key in ("extract_records_per_s", "regex_baseline_records_per_s", "build_s", "peak_rss_mb",
+                "serialize_ttl_s", "serialize_nquads_s"):
+        assert result[key] > 0, key
+    assert result["trials_in_store"] == 3 and result["triples"] > 100
+    assert result["validate_s"] is None or result["validate_s"] > 0
+    assert result["validate_whole_graph_s"] > 0
+    assert isinstance(result["validate_whole_graph_timed_out"], bool)
+    assert result["queries"], "every queries/*.rq is timed"
+    for name, q in result["queries"].items():
+        assert q["store_ms"] > 0, name
+        assert (q["rdflib_ms"] or 0) > 0 or q.get("rdflib_timed_out"), name
+    ratio = result["extract_records_per_s"] / result["regex_baseline_records_per_s"]
+    assert result["extract_to_baseline_throughput"] == pytest.approx(ratio, rel=0.02)
+
+
+@pytest.mark.slow
+def test_bench_pipeline_markdown_from_saved_results(result, tmp_path, capsys):
+    path = tmp_path / "bench-3.json"
+    path.write_text(json.dumps(result), encoding="utf-8")
+    assert main(["report", str(path), str(path)]) == 0
+    text = capsys.readouterr().out
+    assert "| measure | 3 trials | 3 trials |" in text
+    assert "peak RSS of the build" in text
+    assert all(f"| {name} |" in text for name in result["queries"])
+
+
+def test_bench_markdown_shows_time_outs_as_lower_bounds():
+    fake = {
+        "trials": 10, "runs": 3, "extract_runs": 1, "processes": 1, "cpu_count": 2,
+        "extract_records_per_s": 5.0, "regex_baseline_records_per_s": 20.0,
+        "extract_to_baseline_throughput": 0.25, "build_s": 2.5, "peak_rss_mb": 150.0, "triples": 12345,
+        "validate_s": 1800.0, "validate_timed_out": True,
+        "validate_whole_graph_s": 600.0, "validate_whole_graph_timed_out": True, "serialize_ttl_s": 0.5,
+        "serialize_nquads_s": 0.1, "summary": {"median_store_ms": 5.0, "median_rdflib_to_store_ratio": 20.0},
+        "queries": {"cq01_x": {"store_ms": 5.0, "rdflib_ms": 100.0, "ratio": 20.0},
+                    "cq02_y": {"store_ms": 7.0, "rdflib_ms": None, "rdflib_timeout_s": 45.0}},
+    }
+    text = format_pipeline_markdown([fake])
+    assert "| pyshacl on the whole graph | > 600 s |" in text
+    assert "| validation per trial, parallel (total) | > 1800 s |" in text
+    assert "| cq02_y | 7.0 | > 45 s |" in text
+    assert "| cq01_x | 5.0 | 100.0 (20.0x) |" in text
+    assert "| extraction / baseline throughput | 0.250 |" in text
