@@ -449,6 +449,8 @@ def _add_bench_queries(sub: Any) -> None:
     )
     p.add_argument("--graph", required=True, metavar="PATH", help="a build folder or an RDF file")
     p.add_argument("--runs", type=int, default=5, metavar="N", help="timed runs per query and engine (default 5)")
+    p.add_argument("--timeout", type=float, default=300.0, metavar="S",
+                   help="stop rdflib on one query after S seconds (default 300)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.set_defaults(run=_run_bench_queries)
 
@@ -459,7 +461,8 @@ def _run_bench_queries(args: argparse.Namespace) -> int:
     from kg.bench_queries import bench_queries, format_table, summarize
 
     results = bench_queries(
-        Path(args.graph), runs=args.runs, progress=lambda msg: print(msg, file=sys.stderr, flush=True)
+        Path(args.graph), runs=args.runs, timeout_s=args.timeout,
+        progress=lambda msg: print(msg, file=sys.stderr, flush=True),
     )
     if args.json:
         payload = {"graph": args.graph, "runs": args.runs, "summary": summarize(results), "queries": results}

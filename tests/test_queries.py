@@ -1,4 +1,4 @@
-"""The competency queries in ``queries/``: headers, syntax, ordering, rows on the bundled graph, golden results.
+"""The competency queries in ``queries/``: headers, syntax, order, rows on the bundled graph, golden results.
 
 The bundled graph (seeds + ``data/examples/cart_v2``) and the seeds' graph are built once per session
 from one extraction run.  Golden results live in ``tests/golden/queries/<name>.csv`` (SELECT: the rows
@@ -21,6 +21,7 @@ import pyoxigraph as ox
 import pytest
 from rdflib.plugins.sparql import prepareQuery
 
+from kg.bench_queries import bench_queries
 from kg.build import build
 from kg.errors import UsageError
 from kg.extract import extract_each
@@ -183,7 +184,7 @@ def test_query_matches_golden_on_seeds(seeds_store: ox.Store, query: NamedQuery)
         GOLDEN_DIR.mkdir(parents=True, exist_ok=True)
         golden.write_text(actual, encoding="utf-8")
     assert golden.exists(), (
-        f"no golden result {golden}; run CARTKG_REGENERATE_GOLDEN=1 pytest tests/test_queries.py and review it"
+        f"no golden result {golden}; run CARTKG_REGENERATE_GOLDEN=1 pytest tests/test_queries.py, review it"
     )
     expected = golden.read_text(encoding="utf-8")
     if actual != expected:
@@ -193,7 +194,8 @@ def test_query_matches_golden_on_seeds(seeds_store: ox.Store, query: NamedQuery)
         ))
         pytest.fail(
             f"{query.name} on the seeds' graph differs from its golden result (the extractor or the graph "
-            f"changed?). Review the diff against data/examples/seeds and tests/fixtures/gold_seeds.json, then "
+            f"changed?). Review the diff against data/examples/seeds and tests/fixtures/gold_seeds.json, "
+            f"then "
             f"regenerate with CARTKG_REGENERATE_GOLDEN=1:\n{diff}",
             pytrace=False,
         )
@@ -227,7 +229,7 @@ def test_endpoints_of_one_trial(seeds_store: ox.Store):
 
 
 def test_evidence_query_quotes_the_field_text(seeds_store: ox.Store, graphs: dict[str, Path]):
-    rows = run_named(seeds_store, "cq16_evidence_for_statement", value="4-1bb")
+    rows = run_named(seeds_store, "cq16_evidence_for_statement", value="4-1BB")
     assert rows.rows
     for quote, context in zip(column(rows, "quote"), column(rows, "context"), strict=True):
         assert f"[{quote}]" in context
@@ -265,7 +267,8 @@ cartkg:Autologous skos:notation "autologous" .
     f"""
 ex:{tid} cartkg:trialId "{tid}" ; cartkg:hasOutcome ex:{tid}o ; cartkg:hasProduct ex:{tid}p .
 ex:{tid}p cartkg:hasCellSource cartkg:{source} .
-ex:{tid}o cartkg:hasEndpointClass cartkg:Endpoint{endpoint} ; cartkg:measure "{endpoint}" ; cartkg:hasTimeFrame ex:{tid}f .
+ex:{tid}o cartkg:hasEndpointClass cartkg:Endpoint{endpoint} ; cartkg:measure "{endpoint}" ;
+    cartkg:hasTimeFrame ex:{tid}f .
 ex:{tid}f cartkg:timeFrameText "{text}" ; cartkg:windowEnd ex:{tid}d .
 ex:{tid}d time:numericDuration "{n}"^^xsd:decimal ; time:unitType time:unit{unit} ;
     cartkg:isoDuration "{iso}"^^xsd:duration .
@@ -304,6 +307,16 @@ def test_longest_followup_compares_durations_across_units():
 def test_unknown_param_is_refused():
     with pytest.raises(UsageError, match="no parameter"):
         bind_params(BY_NAME["cq03_antigen_costim_counts"], {"antigen": "CD19"})
+
+
+def test_queries_agree_with_rdflib_on_row_counts(graphs: dict[str, Path]):
+    """Standard SPARQL: rdflib's engine returns as many rows (triples) as the store for every query."""
+    results = bench_queries(graphs["seeds"], runs=1)
+    assert set(results) == set(BY_NAME)
+    differ = {name: (r["rows_store"], r["rows_rdflib"]) for name, r in results.items()
+              if r["rows_store"] != r["rows_rdflib"]}
+    assert not differ, f"row counts differ (store, rdflib): {differ}"
+    assert all(r["store_ms"] > 0 and r["rdflib_ms"] > 0 and r["runs_store"] == 1 for r in results.values())
 
 
 # --------------------------------------------------------------------------- the command line
