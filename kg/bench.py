@@ -298,7 +298,7 @@ def run_validate_child(build_dir: Path, jobs: int, timeout: float, whole: bool) 
         cmd.append("--whole")
     start = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+        proc = run_in_group(cmd, timeout)
     except subprocess.TimeoutExpired:
         return {f"{key}_s": round(timeout, 1), f"{key}_timed_out": True}
     wall = time.perf_counter() - start
@@ -315,6 +315,22 @@ def run_validate_child(build_dir: Path, jobs: int, timeout: float, whole: bool) 
         out["validate_ms_per_trial"] = round(1000 * out["validate_s"] / report["trials"], 2)
         out["validate_jobs"] = max(2, jobs)
     return out
+
+
+def run_in_group(cmd: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run ``cmd`` in its own process group; on time-out kill the whole group (its worker processes too)
+    and re-raise ``TimeoutExpired``."""
+    import signal
+
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          start_new_session=True) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
 def bench_serialization(build_dir: Path, tmp: Path) -> dict[str, Any]:
@@ -351,7 +367,7 @@ def bench_all_queries(
     cmd = [sys.executable, "-m", "kg.bench", "rdflib-child", str(build_dir), str(runs), str(lines),
            str(query_timeout)]
     try:
-        subprocess.run(cmd, capture_output=True, text=True, timeout=rdflib_timeout, check=False)
+        run_in_group(cmd, rdflib_timeout)
     except subprocess.TimeoutExpired:
         say(f"rdflib stopped after {rdflib_timeout:g} s")
     if lines.exists():
