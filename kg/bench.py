@@ -177,7 +177,6 @@ def bench_pipeline(
 
     if trials < 1 or runs < 1 or extract_runs < 1:
         raise ValueError("trials, runs and extract runs must be at least 1")
-    say = progress or (lambda msg: None)
     result: dict[str, Any] = {
         "trials": trials,
         "seed": seed,
@@ -186,6 +185,14 @@ def bench_pipeline(
         "extract_runs": extract_runs,
         "cpu_count": os.cpu_count(),
     }
+    partial = Path(work_dir) / f"bench-{trials}.partial.json" if work_dir is not None else None
+
+    def say_and_save(msg: str) -> None:  # figures so far, kept when a long run is stopped
+        if partial is not None:
+            partial.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+        (progress or (lambda m: None))(msg)
+
+    say = say_and_save
     with tempfile.TemporaryDirectory(prefix="cartkg-bench-", dir=work_dir) as tmp:
         root = Path(tmp)
         say(f"corpus: {trials} synthetic trials (seed {seed})")
@@ -204,6 +211,7 @@ def bench_pipeline(
         say("queries")
         result["queries"] = bench_all_queries(root / "build", runs, rdflib_timeout, root, say, query_timeout)
     result["summary"] = summarize_pipeline(result)
+    say("done")
     return result
 
 
@@ -350,19 +358,31 @@ def bench_all_queries(
     query_timeout: float = 120.0,
 ) -> dict[str, dict[str, Any]]:
     """Median ms of every ``queries/*.rq`` on the store (here) and in rdflib (a child, time-limited)."""
-    from kg.bench_queries import run_store
-    from kg.bench_queries import time_runs as time_query
+    import multiprocessing
+
     from kg.query import bind_params, load_queries
     from kg.resources import queries_dir
-    from kg.store import open_store
 
-    store = open_store(build_dir)
+    fork = multiprocessing.get_context("fork")
+    store_lines = tmp / "store.jsonl"
+    store_lines.write_text("", encoding="utf-8")
     out: dict[str, dict[str, Any]] = {}
     for query in load_queries(queries_dir()):
         text = bind_params(query, {})
-        run_store(store, text)  # warm-up
-        times, rows = time_query(lambda t=text: run_store(store, t), runs, 60.0)  # type: ignore[misc]
-        out[query.name] = {"store_ms": round(statistics.median(times), 3), "rdflib_ms": None, "rows": rows}
+        worker = fork.Process(target=_store_one, args=(build_dir, query.name, text, runs, store_lines))
+        worker.start()
+        worker.join(query_timeout)
+        if worker.is_alive():
+            worker.kill()
+            worker.join()
+            say(f"{query.name}: stopped on the store after {query_timeout:g} s")
+        out[query.name] = {"store_ms": None, "store_timeout_s": query_timeout, "rdflib_ms": None}
+    for line in store_lines.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        out[row.pop("name")].update(row, store_timeout_s=None)
+    for entry in out.values():
+        if entry["store_timeout_s"] is None:
+            del entry["store_timeout_s"]
     lines = tmp / "rdflib.jsonl"
     cmd = [sys.executable, "-m", "kg.bench", "rdflib-child", str(build_dir), str(runs), str(lines),
            str(query_timeout)]
@@ -379,9 +399,23 @@ def bench_all_queries(
         if entry["rdflib_ms"] is None:
             entry["rdflib_timed_out"] = True
             entry.setdefault("rdflib_timeout_s", query_timeout)
-        elif entry["store_ms"]:
+        elif entry.get("store_ms"):
             entry["ratio"] = round(entry["rdflib_ms"] / entry["store_ms"], 1)
     return out
+
+
+def _store_one(build_dir: Path, name: str, text: str, runs: int, out: Path) -> None:
+    """Time one query on the build's store (opened read-only here), after one warm-up run."""
+    from kg.bench_queries import run_store
+    from kg.bench_queries import time_runs as time_query
+    from kg.store import open_store
+
+    store = open_store(build_dir)
+    run_store(store, text)
+    times, rows = time_query(lambda: run_store(store, text), runs, 60.0)
+    with out.open("a", encoding="utf-8") as fh:
+        row = {"name": name, "store_ms": round(statistics.median(times), 3), "rows": rows}
+        fh.write(json.dumps(row) + "\n")
 
 
 def rdflib_child(build_dir: Path, runs: int, out: Path, query_timeout: float = 120.0) -> None:
@@ -424,13 +458,15 @@ def _rdflib_one(dataset: Any, name: str, text: str, runs: int, load_s: float, ou
 def summarize_pipeline(result: dict[str, Any]) -> dict[str, Any]:
     """Medians over the queries and the headline ratios."""
     queries = result.get("queries", {})
-    store = [q["store_ms"] for q in queries.values()]
+    store = [q["store_ms"] for q in queries.values() if q.get("store_ms") is not None]
     ratios = [q["ratio"] for q in queries.values() if q.get("ratio") is not None]
     return {
         "queries": len(queries),
         "median_store_ms": round(statistics.median(store), 3) if store else None,
         "max_store_ms": round(max(store), 3) if store else None,
-        "queries_over_100ms": sorted(name for name, q in queries.items() if q["store_ms"] > 100),
+        "queries_over_100ms": sorted(
+            name for name, q in queries.items() if q.get("store_ms") is None or q["store_ms"] > 100
+        ),
         "median_rdflib_to_store_ratio": round(statistics.median(ratios), 1) if ratios else None,
         "extract_to_baseline_throughput": result.get("extract_to_baseline_throughput"),
     }
@@ -495,7 +531,10 @@ def format_pipeline_markdown(results: Sequence[dict[str, Any]]) -> str:
         cells = []
         for r in results:
             q = r["queries"].get(name, {})
-            cells.append(f"{q['store_ms']:.1f}" if q.get("store_ms") is not None else "n/a")
+            if q.get("store_ms") is not None:
+                cells.append(f"{q['store_ms']:.1f}")
+            else:
+                cells.append(f"> {q['store_timeout_s']:g} s" if q.get("store_timeout_s") else "n/a")
             if q.get("rdflib_ms") is not None:
                 cells.append(f"{q['rdflib_ms']:.1f} ({q.get('ratio')}x)")
             else:
