@@ -15,10 +15,36 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+CARTKG := $(VENV)/bin/cartkg
+EXAMPLES := data/examples
+
 demo: $(STAMP)
-	@mkdir -p $(OUT)
-	$(VENV)/bin/cartkg records data/examples --format jsonl > $(OUT)/records.jsonl; \
-	  status=$$?; echo "records written to $(OUT)/records.jsonl"; test $$status -eq 0
+	@rm -rf $(OUT) && mkdir -p $(OUT)/exports
+	@echo "== 1/6 read + extract the bundled records -> $(OUT)/extractions.jsonl (the per-trial JSON contract)"
+	$(CARTKG) extract $(EXAMPLES) > $(OUT)/extractions.jsonl
+	@echo "== 2/6 build the graph: Oxigraph store on disk, graph.ttl/.trig, build report, ontology docs"
+	$(CARTKG) build $(EXAMPLES) --out $(OUT)/graph --docs --format trig --jobs 2
+	@echo "== 3/6 validate with the SHACL shapes"
+	$(CARTKG) validate $(OUT)/graph --report $(OUT)/validation-report.ttl
+	@echo "== 4/6 exports for Gephi / Cytoscape / yEd / Neo4j"
+	for v in design antigen-cotargeting trial-similarity endpoints; do \
+	  $(CARTKG) export --graph $(OUT)/graph --format graphml --view $$v -o $(OUT)/exports/$$v.graphml || exit 1; done
+	$(CARTKG) export --graph $(OUT)/graph --format cyjs --view design -o $(OUT)/exports/design.cyjs
+	$(CARTKG) export --graph $(OUT)/graph --format gexf --view antigen-cotargeting -o $(OUT)/exports/antigen-cotargeting.gexf
+	$(CARTKG) export --graph $(OUT)/graph --format neo4j --view design -o $(OUT)/exports/neo4j
+	@echo "== 5/6 the design-landscape report"
+	$(CARTKG) report --graph $(OUT)/graph -o $(OUT)/report.html
+	@echo "== 6/6 three headline questions"
+	@echo "-- Which trials target CD22 with a 4-1BB construct? (cq01)"
+	@$(CARTKG) query cq01 --param antigen=CD22 --param costim=4-1BB --graph $(OUT)/graph
+	@echo "-- Which dual-target trials are sequential rather than bispecific? (cq02)"
+	@$(CARTKG) query cq02 --param strategy=sequential --graph $(OUT)/graph
+	@echo "-- What is the longest OS/PFS/DOR follow-up among allogeneic products? (cq11)"
+	@$(CARTKG) query cq11 --param cell_source=allogeneic --graph $(OUT)/graph
+	@echo
+	@echo "Outputs in $(OUT)/: extractions.jsonl, graph/ (store, graph.ttl, ontology.html, build-report.json),"
+	@echo "  validation-report.ttl, exports/, report.html.  $$($(CARTKG) query --list | wc -l) named queries: $(CARTKG) query --list"
+	@echo "Start the read-only SPARQL endpoint:  $(CARTKG) serve --graph $(OUT)/graph   then open http://127.0.0.1:8000/"
 
 test: $(STAMP)
 	$(PY) -m pytest -q
