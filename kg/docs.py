@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import logging
 import sys
 import types
 from pathlib import Path
@@ -41,6 +42,11 @@ def _import_ontpub() -> Any:
             sys.modules["pylode.version"] = shim
         except ImportError as exc:
             raise UsageError("pyLODE is not installed: pip install pylode") from exc
-    from pylode import OntPub
-
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        from pylode import OntPub
+    finally:  # pyLODE configures the root logger (INFO to stderr) at import; keep the CLI's output clean
+        root.handlers[:] = handlers
+        root.setLevel(level)
     return OntPub

@@ -50,10 +50,18 @@ def ids(queries: list[NamedQuery]) -> list[str]:
 @pytest.fixture(scope="session")
 def graphs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Build folders for the seeds alone and for seeds + cart_v2, from one extraction run."""
-    examples = examples_dir()
-    records = [r for r in read_paths([str(examples / "seeds"), str(examples / "cart_v2")])
-               if isinstance(r, TrialRecord)]
-    seed_paths = {str(p) for p in (examples / "seeds").iterdir()}
+    # Read with paths relative to the checkout, as `cartkg build data/examples/...` would record them,
+    # so the golden results do not depend on where the repository is cloned.
+    root = examples_dir().parents[1]
+    examples = examples_dir().relative_to(root)
+    cwd = Path.cwd()
+    os.chdir(root)
+    try:
+        records = [r for r in read_paths([str(examples / "seeds"), str(examples / "cart_v2")])
+                   if isinstance(r, TrialRecord)]
+    finally:
+        os.chdir(cwd)
+    seed_paths = {str(examples / "seeds" / p.name) for p in (root / examples / "seeds").iterdir()}
     pairs = []
     for record, extraction in zip(records, extract_each(records), strict=True):
         assert not isinstance(extraction, Exception), f"{record.source.path}: {extraction}"
