@@ -536,7 +536,8 @@ def format_pipeline_markdown(results: Sequence[dict[str, Any]]) -> str:
             else:
                 cells.append(f"> {q['store_timeout_s']:g} s" if q.get("store_timeout_s") else "n/a")
             if q.get("rdflib_ms") is not None:
-                cells.append(f"{q['rdflib_ms']:.1f} ({q.get('ratio')}x)")
+                ratio = f" ({q['ratio']}x)" if q.get("ratio") is not None else ""
+                cells.append(f"{q['rdflib_ms']:.1f}{ratio}")
             else:
                 cells.append(f"> {q['rdflib_timeout_s']:g} s" if q.get("rdflib_timeout_s") else "n/a")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
