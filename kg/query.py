@@ -25,6 +25,7 @@ from typing import Any
 import pyoxigraph as ox
 
 from kg.errors import UsageError
+from kg.rdfio import RDF_FORMATS
 from kg.results import SelectResult, collect_select, collect_triples
 from kg.sparql_exec import uses_union_default
 from kg.sparql_guard import UnsafeQuery, check_query, tokenize_with_offsets
@@ -32,15 +33,7 @@ from kg.sparql_guard import UnsafeQuery, check_query, tokenize_with_offsets
 HEADER = re.compile(r"^#\+\s*(\w+)\s*:\s*(.*)$")
 PARAM = re.compile(r"^(?P<name>[A-Za-z_]\w*)=(?P<type>literal|iri|integer)(?::(?P<default>.*))?$")
 IRI_FORBIDDEN = re.compile(r'[<>"{}|^`\\\x00-\x20]')
-RDF_SUFFIXES = {
-    ".ttl": ox.RdfFormat.TURTLE,
-    ".nt": ox.RdfFormat.N_TRIPLES,
-    ".nq": ox.RdfFormat.N_QUADS,
-    ".trig": ox.RdfFormat.TRIG,
-    ".jsonld": ox.RdfFormat.JSON_LD,
-    ".rdf": ox.RdfFormat.RDF_XML,
-    ".owl": ox.RdfFormat.RDF_XML,
-}
+RDF_SUFFIXES = RDF_FORMATS  # one table of RDF file types, kept in kg.rdfio
 
 
 @dataclass(frozen=True)
