@@ -44,6 +44,9 @@ def rdf_file_of(graph_path: Path) -> Path:
 
 def load_rdflib(path: Path) -> Dataset:
     """``path`` parsed into an rdflib Dataset whose default graph is the union of all its graphs."""
+    from kg.rdfio import check_rdf  # rdflib expands XML entities and fetches remote JSON-LD contexts
+
+    check_rdf(path)
     dataset = Dataset(default_union=True)
     with path.open("rb") as fh, quiet_rdflib():  # a file rdflib opens itself is left unclosed
         dataset.parse(file=fh, format=RDFLIB_FORMATS[path.suffix.lower()])

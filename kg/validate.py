@@ -138,6 +138,9 @@ def read_partitions(path: Path) -> tuple[dict[str, bytes], ox.Store]:
             raise UsageError(
                 f"{path}: unknown RDF file type {path.suffix!r}; use one of {', '.join(RDF_FORMATS)}"
             )
+        from kg.rdfio import check_rdf  # refuses DOCTYPE/ENTITY RDF/XML and referenced JSON-LD contexts
+
+        check_rdf(path)
         store = ox.Store()
         try:
             if fmt[1] in (ox.RdfFormat.N_QUADS, ox.RdfFormat.TRIG):

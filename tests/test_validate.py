@@ -175,3 +175,19 @@ def test_validate_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[st
     broken.write_text("this is not turtle", encoding="utf-8")
     assert main(["validate", str(broken)]) == 2
     assert "cannot parse" in capsys.readouterr().err
+
+
+def test_validate_refuses_rdfxml_with_entities_before_parsing(tmp_path, capsys):
+    """A user's RDF file goes through kg.rdfio's checks: no entity expansion, exit 2 with the reason."""
+    from kg.cli import main
+
+    evil = tmp_path / "evil.rdf"
+    evil.write_text(
+        '<?xml version="1.0"?>\n<!DOCTYPE r [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;">]>\n'
+        '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        '<rdf:Description rdf:about="http://x"><rdf:value>&b;</rdf:value></rdf:Description></rdf:RDF>\n',
+        encoding="utf-8",
+    )
+    assert main(["validate", str(evil)]) == 2
+    err = capsys.readouterr().err
+    assert "evil.rdf" in err and "DOCTYPE" in err
