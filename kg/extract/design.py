@@ -20,7 +20,6 @@ from kg.records import Design, Evidence, TrialRecord
 
 DESIGN_FLAGS = ("randomized", "single_arm", "open_label", "multi_center", "dose_escalation")
 COMBINE_WINDOW = 10  # tokens between a combination cue and the therapy it joins to the CAR-T
-GENERIC_DISEASES = ("leukemia", "lymphoma", "plasma cell neoplasm")
 
 
 def structured_design(record: TrialRecord) -> dict[str, bool]:
@@ -141,12 +140,17 @@ def select_dose_levels(mentions: Sequence[Mention]) -> tuple[int | None, list[Ev
     return n, [m.evidence("dose.levels", str(n)) for m in ms]
 
 
-LEVEL_GROUPS = (("low", "lower"), ("medium", "middle", "moderate", "intermediate", "mid"), ("high", "higher"))
+@lru_cache(maxsize=1)
+def design_words() -> dict:
+    """``patterns/design_words.json``: dose-level word groups and the disease classes too broad to report."""
+    data: dict = json.loads((PATTERN_DIR / "design_words.json").read_text(encoding="utf-8"))
+    return data
 
 
 def count_level_words(text: str) -> int:
+    """How many distinct dose levels a phrase names ("low, medium and high" → 3)."""
     words = {w.strip(",-").lower() for w in text.replace("-", " ").split()}
-    return sum(1 for group in LEVEL_GROUPS if words & set(group))
+    return sum(1 for group in design_words()["dose_level_groups"] if words & set(group))
 
 
 def load_refinements() -> list[dict]:
@@ -175,7 +179,7 @@ def select_diseases(
             ancestors.add(p)
             seen.add(p)
             p = parents.get(p)
-    keep = [c for c in found if c not in ancestors and c not in GENERIC_DISEASES]
+    keep = [c for c in found if c not in ancestors and c not in design_words()["generic_diseases"]]
     return keep, [m.evidence("diseases", c) for c in keep for m in found[c]]
 
 

@@ -32,27 +32,15 @@ TITLE, INTERVENTION, KEYWORD, CONDITION, SUMMARY, DESCRIPTION, INTERVENTION_DESC
 )
 HEADLINE_KINDS = (TITLE, INTERVENTION, KEYWORD)
 
-NUMBER_WORDS = {
-    "one": 1,
-    "two": 2,
-    "three": 3,
-    "four": 4,
-    "five": 5,
-    "six": 6,
-    "seven": 7,
-    "eight": 8,
-    "nine": 9,
-    "ten": 10,
-    "eleven": 11,
-    "twelve": 12,
-    "fifteen": 15,
-    "twenty": 20,
-    "thirty": 30,
-    "forty": 40,
-    "fifty": 50,
-    "sixty": 60,
-    "hundred": 100,
-}
+def _load_number_words() -> dict[str, int]:
+    """Spelled numbers from ``patterns/number_words.json`` (shared with the time-frame parser)."""
+    from kg.extract.timeframe import load_json
+
+    data = load_json("number_words.json")
+    return {**data["units"], **data["tens"], **data["scales"]}
+
+
+NUMBER_WORDS = _load_number_words()
 
 
 @dataclass(frozen=True)
