@@ -16,7 +16,8 @@ def test_design_words_level_groups_are_disjoint_lowercase_and_count_levels():
 
 def test_design_words_generic_diseases_are_vocabulary_concepts():
     vocab = load_vocabulary()
-    concepts = {c for rule in vocab.by_label("DISEASE") for c in rule.concepts} | set(vocab.parents().values())
+    concepts = {c for rule in vocab.by_label("DISEASE") for c in rule.concepts}
+    concepts |= set(vocab.parents().values())
     generic = design_words()["generic_diseases"]
     assert generic == sorted(generic)
     assert set(generic) <= concepts
