@@ -83,22 +83,34 @@ class NormalizedText:
 def normalize(original: str) -> NormalizedText:
     """Normalize ``original``: fix mojibake, undo Markdown escapes, map full-width punctuation."""
     # Each step produces (new_text, spans) where spans[i] is the [start, end) of char i in its input.
+    # ``spans is None`` stands for the identity map (the common case: plain text needs no step).
     text = original
-    spans: list[tuple[int, int]] = [(i, i + 1) for i in range(len(text))]
+    spans: list[tuple[int, int]] | None = None
 
     fixed = _fix_mojibake(text)
     if fixed != text:
-        text, spans = _compose(spans, _align(text, fixed), fixed)
+        text, spans = _compose(spans or _identity(text), _align(text, fixed), fixed)
 
-    step_text, step_spans = _undo_escapes(text)
-    text, spans = _compose(spans, step_spans, step_text)
+    if "\\" in text:
+        step_text, step_spans = _undo_escapes(text)
+        if step_text != text:
+            text, spans = _compose(spans or _identity(text), step_spans, step_text)
 
-    step_text, step_spans = _map_characters(text)
-    text, spans = _compose(spans, step_spans, step_text)
+    if not text.isascii():
+        step_text, step_spans, changed = _map_characters(text)
+        if changed:
+            text, spans = _compose(spans or _identity(text), step_spans, step_text)
 
+    if spans is None:
+        n = len(original)
+        return NormalizedText(original, original, tuple(range(n + 1)), tuple(range(1, n + 1)) + (n,))
     starts = tuple(s for s, _ in spans) + (len(original),)
     ends = tuple(e for _, e in spans) + (len(original),)
     return NormalizedText(original=original, text=text, starts=starts, ends=ends)
+
+
+def _identity(text: str) -> list[tuple[int, int]]:
+    return [(i, i + 1) for i in range(len(text))]
 
 
 def normalize_text(original: str) -> str:
@@ -143,17 +155,21 @@ def _undo_escapes(text: str) -> tuple[str, list[tuple[int, int]]]:
     return "".join(out), spans
 
 
-def _map_characters(text: str) -> tuple[str, list[tuple[int, int]]]:
+def _map_characters(text: str) -> tuple[str, list[tuple[int, int]], bool]:
+    """Full-width punctuation to ASCII and each character NFC; ``changed`` says whether anything did."""
     out: list[str] = []
     spans: list[tuple[int, int]] = []
+    changed = False
     for i, ch in enumerate(text):
         repl = FULLWIDTH.get(ch)
         if repl is None:
             repl = unicodedata.normalize("NFC", ch) if not ch.isascii() else ch
+        if repl != ch:
+            changed = True
         for r in repl:
             out.append(r)
             spans.append((i, i + 1))
-    return "".join(out), spans
+    return "".join(out), spans, changed
 
 
 def _align(old: str, new: str) -> list[tuple[int, int]]:
