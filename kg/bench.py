@@ -13,6 +13,7 @@ import json
 import os
 import re
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -193,10 +194,14 @@ def bench_pipeline(
         say(f"corpus: {trials} synthetic trials (seed {seed})")
         records, result["corpus_s"] = _timed(lambda: _synthetic_records(trials, seed))
         result["words"] = count_words(records)
+        say("bundled records end to end: cartkg build + cartkg validate (child processes)")
+        result.update(bench_bundled_end_to_end(root / "bundled", runs, processes))
         say("extraction")
         result.update(bench_extraction(records, processes, runs, extract_runs, root / "extractions.jsonl"))
         say(f"build ({trials} trials, child process)")
         result.update(run_build_child(trials, seed, root / "extractions.jsonl", root / "build"))
+        say(f"cartkg build --jobs 2 on the {trials}-trial corpus file (read + extract + build, child)")
+        result.update(bench_cli_build(trials, seed, root))
         say("validation per trial (child process)")
         result.update(run_validate_child(root / "build", processes, validate_timeout, whole=False))
         say("validation as one graph with pyshacl (child process)")
@@ -208,6 +213,74 @@ def bench_pipeline(
     result["summary"] = summarize_pipeline(result)
     say("done")
     return result
+
+
+BUNDLED_END_TO_END = ("cart_v2", "seeds")  # bundled example folders: 148 CAR-T records + the 5 seeds
+
+
+def bench_bundled_end_to_end(work: Path, runs: int, processes: int) -> dict[str, Any]:
+    """Wall seconds of ``cartkg build`` then ``cartkg validate`` on the bundled CAR-T records and seeds,
+    as a user runs them (fresh processes, fresh store each run); medians of ``runs``."""
+    from kg.resources import examples_dir
+
+    jobs = str(max(2, processes))
+    folders = [str(examples_dir() / name) for name in BUNDLED_END_TO_END]
+    build_times, validate_times = [], []
+    for run in range(runs):
+        out = work / f"run{run}"
+        build = measure_command([*_cartkg(), "build", *folders, "--out", str(out), "--fresh", "--jobs", jobs])
+        check = measure_command([*_cartkg(), "validate", str(out), "--jobs", jobs])
+        build_times.append(build["wall_s"])
+        validate_times.append(check["wall_s"])
+        shutil.rmtree(out, ignore_errors=True)
+    b, v = statistics.median(build_times), statistics.median(validate_times)
+    return {
+        "bundled_records": sum(1 for f in folders for p in Path(f).iterdir() if p.is_file()),
+        "bundled_build_s": round(b, 3),
+        "bundled_validate_s": round(v, 3),
+        "bundled_end_to_end_s": round(b + v, 3),
+        "bundled_end_to_end_runs_s": [round(x + y, 3) for x, y in zip(build_times, validate_times)],
+    }
+
+
+def bench_cli_build(trials: int, seed: int, root: Path) -> dict[str, Any]:
+    """``cartkg build CORPUS.jsonl --jobs 2`` on the synthetic corpus written as API v2 JSON Lines:
+    reading, extraction on two processes and the build, as one command; wall time and peak RSS."""
+    from kg.synth import write_corpus
+
+    corpus = root / "corpus.jsonl"
+    write_corpus(trials, seed, corpus)
+    out = root / "cli-build"
+    stats = measure_command([*_cartkg(), "build", str(corpus), "--out", str(out), "--fresh", "--jobs", "2"])
+    shutil.rmtree(out, ignore_errors=True)
+    return {"cli_build_s": stats["wall_s"], "cli_build_peak_rss_mb": stats["max_rss_mb"],
+            "cli_build_exit": stats["exit"]}
+
+
+def _cartkg() -> list[str]:
+    return [sys.executable, "-m", "kg"]
+
+
+def measure_command(cmd: list[str]) -> dict[str, Any]:
+    """Run ``cmd`` via ``python -m kg.bench measure`` (a fresh parent, so its children's peak RSS is
+    the command's own): wall seconds, exit status and the largest process's peak RSS."""
+    proc = subprocess.run([sys.executable, "-m", "kg.bench", "measure", *cmd], capture_output=True,
+                          text=True, check=False)
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        raise CartkgError(f"measuring {' '.join(cmd)} failed: {proc.stderr.strip()[-2000:]}")
+    return dict(json.loads(lines[-1]))
+
+
+def measure_child(cmd: list[str]) -> dict[str, Any]:
+    """The ``measure`` child: run ``cmd`` with its output discarded; wall time, exit, peak RSS (MB)."""
+    start = time.perf_counter()
+    done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
+    wall = time.perf_counter() - start
+    if done.returncode not in (0, 1):
+        raise CartkgError(f"{' '.join(cmd)} exited {done.returncode}: {done.stderr.decode()[-2000:]}")
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {"wall_s": round(wall, 3), "exit": done.returncode, "max_rss_mb": round(peak, 1)}
 
 
 def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
@@ -517,14 +590,28 @@ def format_pipeline_markdown(results: Sequence[dict[str, Any]]) -> str:
     def row(label: str, fn: Callable[[dict[str, Any]], str]) -> None:
         lines.append(f"| {label} | " + " | ".join(fn(r) for r in results) + " |")
 
+    row(
+        "bundled 148 CAR-T records + 5 seeds: `cartkg build` + `cartkg validate` (median)",
+        lambda r: _seconds(r.get("bundled_end_to_end_s"))
+        + (f" ({r['bundled_build_s']:.1f} + {r['bundled_validate_s']:.1f})" if r.get("bundled_build_s") else ""),
+    )
+    row(
+        "`cartkg build CORPUS --jobs 2` (read + extract + build)",
+        lambda r: _seconds(r.get("cli_build_s"))
+        + (f", peak RSS {r['cli_build_peak_rss_mb']:.0f} MB" if r.get("cli_build_peak_rss_mb") else ""),
+    )
     row("extraction (records/s, median)", lambda r: f"{r['extract_records_per_s']:.1f}")
     row(
         "pure-`re` dictionary baseline (records/s, median)",
         lambda r: f"{r['regex_baseline_records_per_s']:.1f}",
     )
     row("extraction / baseline throughput", lambda r: f"{r['extract_to_baseline_throughput']:.3f}")
-    row("build (graphs + store + graph.ttl)", lambda r: _seconds(r["build_s"]))
-    row("peak RSS of the build", lambda r: f"{r['peak_rss_mb']:.0f} MB")
+    row(
+        "same, median of the paired 100-record chunks",
+        lambda r: f"{r['extract_chunk_ratio_median']:.3f}" if r.get("extract_chunk_ratio_median") else "n/a",
+    )
+    row("build stage alone, from extractions (graphs + store + graph.ttl)", lambda r: _seconds(r["build_s"]))
+    row("peak RSS of the build stage", lambda r: f"{r['peak_rss_mb']:.0f} MB")
     row("triples", lambda r: f"{r['triples']:,}")
     row(
         "validation per trial, parallel (total)",
@@ -585,13 +672,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args[:1] == ["rdflib-child"] and len(args) == 5:
         rdflib_child(Path(args[1]), int(args[2]), Path(args[3]), float(args[4]))
         return 0
+    if args[:1] == ["measure"] and len(args) > 1:
+        sys.stdout.write(json.dumps(measure_child(args[1:])) + "\n")
+        return 0
     if args[:1] == ["report"] and len(args) > 1:
         results = [json.loads(Path(p).read_text(encoding="utf-8")) for p in args[1:]]
         sys.stdout.write(format_pipeline_markdown(results))
         return 0
     sys.stderr.write(
         "usage: python -m kg.bench build-child N SEED EXTRACTIONS OUT | "
-        "rdflib-child BUILD RUNS OUT | report RESULT.json…\n"
+        "rdflib-child BUILD RUNS OUT | measure CMD… | report RESULT.json…\n"
     )
     return 2
 

@@ -46,6 +46,11 @@ def test_bench_pipeline_json_keys_and_sanity(result):
     for name, q in result["queries"].items():
         assert (q["store_ms"] or 0) > 0 or q.get("store_timeout_s"), name
         assert (q["rdflib_ms"] or 0) > 0 or q.get("rdflib_timed_out"), name
+    assert result["bundled_records"] == 153
+    assert result["bundled_end_to_end_s"] == pytest.approx(
+        result["bundled_build_s"] + result["bundled_validate_s"], abs=0.01)
+    assert result["cli_build_exit"] == 0 and result["cli_build_s"] > 0 and result["cli_build_peak_rss_mb"] > 50
+    assert result["extract_paired_chunks"] == 1 and result["extract_chunk_ratio_median"] > 0
     ratio = result["extract_records_per_s"] / result["regex_baseline_records_per_s"]
     assert result["extract_to_baseline_throughput"] == pytest.approx(ratio, rel=0.02)
 
