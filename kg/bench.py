@@ -662,6 +662,18 @@ def format_pipeline_markdown(results: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+BENCH_START = "<!-- bench:start (written by `make bench`) -->"
+BENCH_END = "<!-- bench:end -->"
+
+
+def replace_marked_block(text: str, body: str) -> str:
+    """``text`` with what stands between the bench markers replaced by ``body`` (markers kept)."""
+    start, end = text.find(BENCH_START), text.find(BENCH_END)
+    if start < 0 or end < start:
+        raise CartkgError(f"the README has no `{BENCH_START}` … `{BENCH_END}` block to write the tables into")
+    return text[: start + len(BENCH_START)] + "\n" + body.rstrip("\n") + "\n" + text[end:]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Children of the pipeline benchmark, and ``report JSON… `` (the Markdown of saved results)."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -676,12 +688,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(json.dumps(measure_child(args[1:])) + "\n")
         return 0
     if args[:1] == ["report"] and len(args) > 1:
+        readme = None
+        if args[1:2] == ["--readme"] and len(args) > 3:
+            readme, args = Path(args[2]), args[2:]
         results = [json.loads(Path(p).read_text(encoding="utf-8")) for p in args[1:]]
-        sys.stdout.write(format_pipeline_markdown(results))
+        tables = format_pipeline_markdown(results)
+        if readme is not None:
+            text = readme.read_text(encoding="utf-8")
+            readme.write_text(replace_marked_block(text, tables), encoding="utf-8")
+        sys.stdout.write(tables)
         return 0
     sys.stderr.write(
         "usage: python -m kg.bench build-child N SEED EXTRACTIONS OUT | "
-        "rdflib-child BUILD RUNS OUT | measure CMD… | report RESULT.json…\n"
+        "rdflib-child BUILD RUNS OUT | measure CMD… | report [--readme README.md] RESULT.json…\n"
     )
     return 2
 

@@ -83,3 +83,15 @@ def test_bench_markdown_shows_time_outs_as_lower_bounds():
     assert "| cq02_y | 7.0 | > 45 s |" in text
     assert "| cq01_x | 5.0 | 100.0 (20.0x) |" in text
     assert "| extraction / baseline throughput | 0.250 |" in text
+
+
+def test_bench_report_writes_the_tables_between_the_readme_markers(tmp_path):
+    from kg.bench import BENCH_END, BENCH_START, replace_marked_block
+    from kg.errors import CartkgError
+
+    text = f"# README\n\nbefore\n{BENCH_START}\nold table\n{BENCH_END}\nafter\n"
+    new = replace_marked_block(text, "| new | table |\n")
+    assert new == f"# README\n\nbefore\n{BENCH_START}\n| new | table |\n{BENCH_END}\nafter\n"
+    assert replace_marked_block(new, "| new | table |\n") == new
+    with pytest.raises(CartkgError, match="no .* block"):
+        replace_marked_block("# README without markers\n", "x")
