@@ -1,12 +1,25 @@
-"""Validate a cartkg graph with pyshacl: per trial, in parallel processes, plus cross-trial SPARQL checks.
+"""Validate a cartkg graph against the SHACL shapes, plus cross-trial SPARQL checks.
 
-Input is a build folder (its Oxigraph store) or an RDF file.  Statements are partitioned by trial
-(every trial-local IRI carries its trial id, see ``kg.iri.trial_of``); each trial graph is validated
-together with the shared vocabulary graph as a plain in-memory rdflib graph (pyshacl over an
-Oxigraph-backed rdflib graph gave false ``sh:in`` violations and was 12× slower).  The shared part is
-validated once on its own.  Checks that span trials (unique NCT numbers, dangling references, one graph
-per trial) are the ``cks:DatasetCheck`` queries of the shapes file, run with Oxigraph over the whole
-dataset.  Nothing is fetched: ``owl:imports`` is never followed.
+Two engines read the same shapes file and give the same report vocabulary:
+
+* ``turbo`` (default): pyshacl-turbo, a Rust SHACL engine with pySHACL's semantics.  Trials are
+  validated in chunks of a few trials, each chunk together with the whole shared vocabulary graph,
+  in parallel processes; a result seen in several chunks (one about the vocabulary) is kept once.
+  Chunks, not the whole graph: the engine's cost per triple grows with the size of its input (the
+  1,000-trial graph in one run took 60× longer than in chunks).  N-Triples go straight into the
+  engine (no rdflib parse); worker processes read their trial graphs from the build's store.
+* ``pyshacl``: the reference implementation.  Statements are partitioned by trial (every
+  trial-local IRI carries its trial id, see ``kg.iri.trial_of``); each trial graph is validated
+  with the skeleton of the vocabulary graph as a plain in-memory rdflib graph (pyshacl over an
+  Oxigraph-backed rdflib graph gave false ``sh:in`` violations and was 12× slower).  The shared
+  part is validated once on its own.  ``whole`` validates everything as one graph (the benchmark's
+  baseline).
+
+If turbo cannot run the shapes (a SHACL term it has not been checked against, or an engine error),
+validation falls back to pyshacl and says so in ``ValidationOutcome.notes``: it never validates less
+silently.  Checks that span trials (unique NCT numbers, dangling references, one graph per trial) are
+the ``cks:DatasetCheck`` queries of the shapes file, run with Oxigraph over the whole dataset.  Nothing
+is fetched: ``owl:imports`` is never followed.
 """
 
 from __future__ import annotations
@@ -68,6 +81,8 @@ class ValidationOutcome:
     mode: str
     jobs: int
     per_trial_seconds: dict[str, float] = field(default_factory=dict)
+    engine: str = "pyshacl"
+    notes: list[str] = field(default_factory=list)  # e.g. why turbo fell back to pyshacl
 
 
 # --------------------------------------------------------------------------- shapes
@@ -124,6 +139,12 @@ def dataset_checks(shapes: Graph) -> list[tuple[URIRef, str, str]]:
 
 def read_partitions(path: Path) -> tuple[dict[str, bytes], ox.Store]:
     """``({trial id or SHARED: N-Triples}, store)`` for a build folder or an RDF file."""
+    store, _ = read_store(path)
+    return partition(store), store
+
+
+def read_store(path: Path) -> tuple[ox.Store, Path | None]:
+    """``(store, its folder)`` for a build folder; ``(in-memory store, None)`` for an RDF file."""
     path = Path(path)
     if path.is_dir():
         from kg.store import current_store_dir
@@ -131,31 +152,29 @@ def read_partitions(path: Path) -> tuple[dict[str, bytes], ox.Store]:
         store_dir = current_store_dir(path)
         if store_dir is None:
             raise UsageError(f"{path}: not a build folder (no 'store' inside) and not an RDF file")
-        store = ox.Store.read_only(str(store_dir))
-    elif path.is_file():
-        fmt = RDF_FORMATS.get(path.suffix.lower())
-        if fmt is None:
-            raise UsageError(
-                f"{path}: unknown RDF file type {path.suffix!r}; use one of {', '.join(RDF_FORMATS)}"
-            )
-        from kg.rdfio import check_rdf  # refuses DOCTYPE/ENTITY RDF/XML and referenced JSON-LD contexts
-
-        check_rdf(path)
-        store = ox.Store()
-        try:
-            if fmt[1] in (ox.RdfFormat.N_QUADS, ox.RdfFormat.TRIG):
-                store.load(path=str(path), format=fmt[1])
-            else:
-                store.load(path=str(path), format=fmt[1], to_graph=ox.NamedNode(str(VOCABULARY_GRAPH)))
-        except (SyntaxError, ValueError, OSError) as exc:
-            raise UsageError(f"{path}: cannot parse as {fmt[0]}: {exc}") from exc
-        from kg.vocab import load_ontology  # a file may not carry the ontology: its terms are not dangling
-
-        ontology = load_ontology().serialize(format="nt", encoding="utf-8")
-        store.load(ontology, format=ox.RdfFormat.N_TRIPLES, to_graph=ox.NamedNode(str(VOCABULARY_GRAPH)))
-    else:
+        return ox.Store.read_only(str(store_dir)), store_dir
+    if not path.is_file():
         raise UsageError(f"{path}: no such file or folder")
-    return partition(store), store
+    fmt = RDF_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        known = ", ".join(RDF_FORMATS)
+        raise UsageError(f"{path}: unknown RDF file type {path.suffix!r}; use one of {known}")
+    from kg.rdfio import check_rdf  # refuses DOCTYPE/ENTITY RDF/XML and referenced JSON-LD contexts
+
+    check_rdf(path)
+    store = ox.Store()
+    try:
+        if fmt[1] in (ox.RdfFormat.N_QUADS, ox.RdfFormat.TRIG):
+            store.load(path=str(path), format=fmt[1])
+        else:
+            store.load(path=str(path), format=fmt[1], to_graph=ox.NamedNode(str(VOCABULARY_GRAPH)))
+    except (SyntaxError, ValueError, OSError) as exc:
+        raise UsageError(f"{path}: cannot parse as {fmt[0]}: {exc}") from exc
+    from kg.vocab import load_ontology  # a file may not carry the ontology: its terms are not dangling
+
+    ontology = load_ontology().serialize(format="nt", encoding="utf-8")
+    store.load(ontology, format=ox.RdfFormat.N_TRIPLES, to_graph=ox.NamedNode(str(VOCABULARY_GRAPH)))
+    return store, None
 
 
 def partition(store: ox.Store) -> dict[str, bytes]:
@@ -315,6 +334,183 @@ def _closure(g: Graph, node: Any) -> Iterable[tuple[Any, Any, Any]]:
                 todo.append(o)
 
 
+# --------------------------------------------------------------------------- pyshacl-turbo runs
+
+ENGINES = ("turbo", "pyshacl")
+TURBO_CHUNK = 8  # trials per turbo run: 5–10 measured fastest per trial on the 1,000-trial build
+
+# The SHACL terms (Core and SHACL-SPARQL) on which pyshacl-turbo has been checked against pyshacl by
+# tests/test_validate_engines.py.  A shapes file that uses any other sh: term is validated with pyshacl.
+TURBO_CHECKED_TERMS = frozenset(
+    SH[name]
+    for name in (
+        "NodeShape PropertyShape SPARQLConstraint ValidationResult Violation Warning Info IRI "
+        "BlankNode Literal BlankNodeOrIRI IRIOrLiteral BlankNodeOrLiteral "
+        "targetClass targetNode targetSubjectsOf targetObjectsOf property path inversePath "
+        "alternativePath zeroOrMorePath oneOrMorePath zeroOrOnePath "
+        "class datatype nodeKind minCount maxCount minInclusive maxInclusive minExclusive maxExclusive "
+        "minLength maxLength pattern flags languageIn uniqueLang in hasValue node not and or xone "
+        "qualifiedValueShape qualifiedMinCount qualifiedMaxCount qualifiedValueShapesDisjoint "
+        "equals disjoint lessThan lessThanOrEquals closed ignoredProperties "
+        "message severity deactivated name description order group defaultValue "
+        "sparql select prefixes declare prefix namespace"
+    ).split()
+)
+
+
+class TurboUnavailable(Exception):
+    """pyshacl-turbo cannot validate these shapes or this data; the caller falls back to pyshacl."""
+
+
+def unchecked_shacl_terms(shapes: Graph) -> list[str]:
+    """The sh: terms of ``shapes`` that pyshacl-turbo has not been checked on, sorted."""
+    used = {t for triple in shapes for t in triple if isinstance(t, URIRef) and t.startswith(str(SH))}
+    return sorted(str(t) for t in used - TURBO_CHECKED_TERMS)
+
+
+@lru_cache(maxsize=1)
+def turbo_program() -> Any:
+    """The shapes compiled by pyshacl-turbo (once per process); TurboUnavailable when it cannot."""
+    shapes = load_shapes()
+    unchecked = unchecked_shacl_terms(shapes)
+    if unchecked:
+        terms = ", ".join(unchecked)
+        raise TurboUnavailable(f"the shapes use SHACL terms not checked with pyshacl-turbo: {terms}")
+    try:
+        import pyshacl_turbo
+
+        return pyshacl_turbo.compile_shapes(shapes)
+    except Exception as exc:  # any failure to compile means turbo would validate less
+        raise TurboUnavailable(f"pyshacl-turbo cannot compile the shapes: {exc}") from exc
+
+
+def turbo_validate(nt: bytes) -> Graph:
+    """Validate N-Triples with pyshacl-turbo; the results (each with its description) as a graph.
+
+    The text goes straight to the engine's own parser (``pyshacl_turbo.rdf.Input``): building an
+    rdflib graph first would cost more than the validation.
+    """
+    from pyshacl_turbo.rdf import Input
+
+    program = turbo_program()
+    try:
+        _, results, _ = program.validate(
+            Input(nt.decode("utf-8"), "nt", None, {}),
+            allow_infos=True,
+            allow_warnings=True,
+            _normalize_report_literals=True,  # what pyshacl_turbo.validate does, as pyshacl
+        )
+    except Exception as exc:  # an engine error must not pass as "no results"
+        raise TurboUnavailable(f"pyshacl-turbo failed: {exc}") from exc
+    kept = Graph()
+    for result in results.subjects(RDF.type, SH.ValidationResult):
+        for triple in _closure(results, result):
+            kept.add(triple)
+    return kept
+
+
+def turbo_units(store: ox.Store, store_dir: Path | None) -> tuple[bytes, list[tuple[str, str | bytes]]]:
+    """``(shared N-Triples with the ontology, [(trial id, its graph IRI or its N-Triples)])``.
+
+    In a build folder each trial is one named graph (the workers read it from the store); everything
+    else (the vocabulary graph, the default graph, other graphs) is shared.  An RDF file is split by
+    the trial of each statement's subject, as for pyshacl.
+    """
+    if store_dir is None:
+        parts = partition(store)
+        return with_ontology(parts.pop(SHARED, b"")), sorted(parts.items())
+    units: list[tuple[str, str | bytes]] = []
+    shared = [store.dump(format=ox.RdfFormat.N_TRIPLES, from_graph=ox.DefaultGraph())]
+    for graph in sorted(store.named_graphs(), key=lambda g: g.value):
+        parsed = parse_minted(graph.value) if isinstance(graph, ox.NamedNode) else None
+        if parsed is not None and parsed[0] == "graph":
+            units.append((parsed[1][0], graph.value))
+        else:
+            shared.append(store.dump(format=ox.RdfFormat.N_TRIPLES, from_graph=graph))
+    return with_ontology(b"".join(shared)), units
+
+
+def _init_turbo_worker(shared_nt: bytes, store_dir: str | None) -> None:
+    quiet_literal_warnings()
+    _WORKER["shared"] = shared_nt
+    _WORKER["store"] = ox.Store.read_only(store_dir) if store_dir else None
+    try:
+        turbo_program()
+    except TurboUnavailable:
+        pass  # reported by the chunk that needs it
+
+
+def _turbo_chunk(units: list[tuple[str, str | bytes]]) -> tuple[list[str], bytes, float, str]:
+    """Validate the shared graph plus a few trials; ``(trial ids, results N-Triples, seconds, error)``."""
+    started = time.perf_counter()
+    texts = [_WORKER["shared"]]
+    for _, unit in units:
+        if isinstance(unit, bytes):
+            texts.append(unit)
+        else:
+            texts.append(_dump_graph(_WORKER["store"], unit))
+    try:
+        results = turbo_validate(b"".join(texts)).serialize(format="nt", encoding="utf-8")
+    except TurboUnavailable as exc:
+        return [t for t, _ in units], b"", 0.0, str(exc)
+    return [t for t, _ in units], results, time.perf_counter() - started, ""
+
+
+def run_turbo_chunks(
+    shared: bytes,
+    units: list[tuple[str, str | bytes]],
+    store_dir: Path | None,
+    jobs: int,
+    chunk: int,
+    progress: Callable[[int, int], None] | None,
+) -> tuple[Graph, dict[str, float]]:
+    """All chunks' results merged (a result found by several chunks once) and seconds per trial."""
+    chunks = [units[i : i + chunk] for i in range(0, len(units), chunk)] or [[]]
+    report, seen, per_trial = Graph(), set(), {}
+    for i, (trials, nt, secs, error) in enumerate(_map_chunks(chunks, shared, store_dir, jobs), 1):
+        if error:
+            raise TurboUnavailable(error)
+        for trial in trials:
+            per_trial[trial] = secs / len(trials)
+        add_new_results(report, Graph().parse(data=nt, format="nt") if nt else Graph(), seen)
+        if progress:
+            progress(i, len(chunks))
+    return report, per_trial
+
+
+def _map_chunks(
+    chunks: list[list[tuple[str, str | bytes]]], shared: bytes, store_dir: Path | None, jobs: int
+) -> Iterable[tuple[list[str], bytes, float, str]]:
+    initargs = (shared, str(store_dir) if store_dir else None)
+    if jobs == 1 or len(chunks) <= 2:
+        _init_turbo_worker(*initargs)
+        yield from map(_turbo_chunk, chunks)
+        return
+    with ProcessPoolExecutor(max_workers=jobs, initializer=_init_turbo_worker, initargs=initargs) as pool:
+        yield from pool.map(_turbo_chunk, chunks)
+
+
+def add_new_results(report: Graph, results: Graph, seen: set[Any]) -> None:
+    """Copy into ``report`` each result of ``results`` whose description is not in ``seen`` yet."""
+    for result in sorted(results.subjects(RDF.type, SH.ValidationResult)):
+        key = description_key(results, result)
+        if key in seen:
+            continue
+        seen.add(key)
+        for triple in _closure(results, result):
+            report.add(triple)
+
+
+def description_key(g: Graph, node: Any, path: frozenset[Any] = frozenset()) -> Any:
+    """A hashable description of ``node`` with blank nodes replaced by their own descriptions."""
+    if not isinstance(node, BNode):
+        return node
+    if node in path:
+        return "(cycle)"
+    inner = path | {node}
+    return tuple(sorted((str(p), repr(description_key(g, o, inner))) for p, o in g.predicate_objects(node)))
+
+
 # --------------------------------------------------------------------------- the whole run
 
 
@@ -323,27 +519,33 @@ def validate_path(
     *,
     jobs: int | None = None,
     whole: bool = False,
+    engine: str | None = None,
+    chunk: int = TURBO_CHUNK,
     progress: Callable[[int, int], None] | None = None,
 ) -> ValidationOutcome:
-    """Validate a build folder or RDF file; ``whole`` validates everything as one graph (for benchmarks)."""
+    """Validate a build folder or RDF file.
+
+    ``engine`` is ``turbo`` or ``pyshacl`` (default: turbo, or pyshacl with ``whole``); ``whole``
+    validates everything as one graph (the benchmark's baseline); ``chunk`` is trials per turbo run.
+    """
     started = time.perf_counter()
+    engine = engine or ("pyshacl" if whole else "turbo")
+    if engine not in ENGINES:
+        raise UsageError(f"unknown validation engine {engine!r}; use one of {', '.join(ENGINES)}")
     quiet_literal_warnings()
-    parts, store = read_partitions(Path(path))
-    shared = with_ontology(parts.pop(SHARED, b""))
     jobs = max(1, jobs or os.cpu_count() or 1)
-    report = Graph()
-    per_trial: dict[str, float] = {}
-    if whole:
-        _, results, _ = _run_whole(shared + b"".join(parts.values()))
-        report += results
-        mode = "whole graph"
-    else:
-        tasks = [(SHARED, b"")] + sorted(parts.items())
-        for trial, nt, secs in _run_tasks(tasks, shared, jobs, progress):
-            per_trial[trial] = secs
-            if nt:
-                report.parse(data=nt, format="nt")
-        mode = "per trial"
+    store, store_dir = read_store(Path(path))
+    notes: list[str] = []
+    run: tuple[Graph, int, dict[str, float], str] | None = None
+    if engine == "turbo":
+        try:
+            run = _turbo_run(store, store_dir, jobs=jobs, whole=whole, chunk=chunk, progress=progress)
+        except TurboUnavailable as exc:
+            notes.append(f"{exc}; validated with pyshacl instead")
+            engine = "pyshacl"
+    if run is None:
+        run = _pyshacl_run(store, jobs=jobs, whole=whole, progress=progress)
+    report, trials, per_trial, mode = run
     report += dataset_results(store, load_shapes())
     del store
     findings = collect_findings(report)
@@ -353,12 +555,52 @@ def validate_path(
         conforms=conforms,
         findings=findings,
         report=report,
-        trials=len(parts),
+        trials=trials,
         seconds=time.perf_counter() - started,
         mode=mode,
         jobs=1 if whole else jobs,
         per_trial_seconds=per_trial,
+        engine=engine,
+        notes=notes,
     )
+
+
+def _turbo_run(
+    store: ox.Store,
+    store_dir: Path | None,
+    *,
+    jobs: int,
+    whole: bool,
+    chunk: int,
+    progress: Callable[[int, int], None] | None,
+) -> tuple[Graph, int, dict[str, float], str]:
+    shared, units = turbo_units(store, store_dir)
+    if whole:
+        dumps = [u if isinstance(u, bytes) else _dump_graph(store, u) for _, u in units]
+        return turbo_validate(shared + b"".join(dumps)), len(units), {}, "pyshacl-turbo, whole graph"
+    report, per_trial = run_turbo_chunks(shared, units, store_dir, jobs, max(1, chunk), progress)
+    return report, len(units), per_trial, f"pyshacl-turbo, {max(1, chunk)} trials a run"
+
+
+def _dump_graph(store: ox.Store, graph: str) -> bytes:
+    return store.dump(format=ox.RdfFormat.N_TRIPLES, from_graph=ox.NamedNode(graph))
+
+
+def _pyshacl_run(
+    store: ox.Store, *, jobs: int, whole: bool, progress: Callable[[int, int], None] | None
+) -> tuple[Graph, int, dict[str, float], str]:
+    parts = partition(store)
+    shared = with_ontology(parts.pop(SHARED, b""))
+    if whole:
+        _, results, _ = _run_whole(shared + b"".join(parts.values()))
+        return results, len(parts), {}, "pyshacl, whole graph"
+    report, per_trial = Graph(), {}
+    tasks = [(SHARED, b"")] + sorted(parts.items())
+    for trial, nt, secs in _run_tasks(tasks, shared, jobs, progress):
+        per_trial[trial] = secs
+        if nt:
+            report.parse(data=nt, format="nt")
+    return report, len(parts), per_trial, "pyshacl, per trial"
 
 
 def _run_whole(nt: bytes) -> tuple[bool, Graph, str]:
@@ -514,6 +756,7 @@ def format_report(outcome: ValidationOutcome, limit: int = 20) -> str:
                 lines.append(f"    {where}" + (f" = {f.value}" if f.value else ""))
             if len(group) > limit:
                 lines.append(f"    … {len(group) - limit} more")
+    lines += [f"note: {note}" for note in outcome.notes]
     violations = [f for f in outcome.findings if f.severity == "sh:Violation"]
     bad = len({f.trial for f in violations if f.trial})
     verdict = "conforms" if outcome.conforms else "does NOT conform"
