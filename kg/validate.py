@@ -592,8 +592,7 @@ def _pyshacl_run(
     parts = partition(store)
     shared = with_ontology(parts.pop(SHARED, b""))
     if whole:
-        _, results, _ = _run_whole(shared + b"".join(parts.values()))
-        return results, len(parts), {}, "pyshacl, whole graph"
+        return pyshacl_validate(shared + b"".join(parts.values())), len(parts), {}, "pyshacl, whole graph"
     report, per_trial = Graph(), {}
     tasks = [(SHARED, b"")] + sorted(parts.items())
     for trial, nt, secs in _run_tasks(tasks, shared, jobs, progress):
@@ -603,12 +602,13 @@ def _pyshacl_run(
     return report, len(parts), per_trial, "pyshacl, per trial"
 
 
-def _run_whole(nt: bytes) -> tuple[bool, Graph, str]:
+def pyshacl_validate(nt: bytes) -> Graph:
+    """Validate N-Triples with pyshacl as one graph; the results (each with its description)."""
     import pyshacl
 
     cache_sparql_preparation()
     data = Graph().parse(data=nt, format="nt")
-    conforms, results, text = pyshacl.validate(
+    _, results, _ = pyshacl.validate(
         data,
         shacl_graph=load_shapes(),
         inference="none",
@@ -622,7 +622,7 @@ def _run_whole(nt: bytes) -> tuple[bool, Graph, str]:
     for result in results.subjects(RDF.type, SH.ValidationResult):
         for triple in _closure(results, result):
             kept.add(triple)
-    return bool(conforms), kept, text
+    return kept
 
 
 def _run_tasks(

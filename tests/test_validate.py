@@ -27,9 +27,14 @@ def expected_findings(path: Path) -> set[tuple[str, str]]:
     return out
 
 
+ENGINES = ["turbo", "pyshacl"]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("path", sorted((SHAPES / "valid").glob("*.ttl")), ids=lambda p: p.stem)
-def test_validate_valid_examples_conform(path: Path) -> None:
-    outcome = validate_path(path, jobs=1)
+def test_validate_valid_examples_conform(path: Path, engine: str) -> None:
+    outcome = validate_path(path, jobs=1, engine=engine)
+    assert outcome.engine == engine and outcome.notes == []
     assert outcome.conforms, [(f.shape, f.message) for f in outcome.findings]
     assert outcome.findings == []
 
@@ -37,9 +42,11 @@ def test_validate_valid_examples_conform(path: Path) -> None:
 INVALID = sorted((SHAPES / "invalid").glob("*.ttl"))
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("path", INVALID, ids=lambda p: p.stem)
-def test_validate_invalid_example_fails_on_the_named_shape(path: Path) -> None:
-    outcome = validate_path(path, jobs=1)
+def test_validate_invalid_example_fails_on_the_named_shape(path: Path, engine: str) -> None:
+    outcome = validate_path(path, jobs=1, engine=engine)
+    assert outcome.engine == engine and outcome.notes == []
     assert not outcome.conforms
     fired = {(f.shape, f.component) for f in outcome.findings}
     assert fired == expected_findings(path)
@@ -147,7 +154,10 @@ def test_validate_per_trial_and_whole_graph_agree(tmp_path: Path) -> None:
     assert {f.trial for f in per_trial.findings} == {"t-bad"}
 
 
-def test_validate_dataset_checks_find_duplicate_nct_and_dangling_reference(tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_validate_dataset_checks_find_duplicate_nct_and_dangling_reference(
+    tmp_path: Path, engine: str
+) -> None:
     data = tmp_path / "two.ttl"
     data.write_text(
         "@prefix cartkg: <https://w3id.org/cartkg/> .\n"
@@ -162,7 +172,7 @@ def test_validate_dataset_checks_find_duplicate_nct_and_dangling_reference(tmp_p
         "cartkg:sourceIndex 0 .\n",
         encoding="utf-8",
     )
-    outcome = validate_path(data, jobs=1)
+    outcome = validate_path(data, jobs=1, engine=engine)
     by_shape = {(f.shape, f.trial) for f in outcome.findings}
     assert ("cks:UniqueNctIdCheck", "a") in by_shape and ("cks:UniqueNctIdCheck", "b") in by_shape
     assert ("cks:DanglingReferenceCheck", "a") in by_shape
