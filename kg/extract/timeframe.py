@@ -13,6 +13,7 @@ units and spelled numbers build the quantity expressions; spaCy ``Matcher`` rule
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -821,13 +822,15 @@ def _extend_anchor(anchor: Hit, anchors: list[Hit]) -> Hit:
 
 def _near(tokens: Tokens, tstart: int, tend: int, limit: int = 10) -> bool:
     """At most ``limit`` tokens between, none of them a clause break."""
+    if tend - tstart > limit:  # checked first: a huge time frame must not list every token between
+        return False
     between = [tokens.doc[i].text for i in range(tstart, tend)]
     return len(between) <= limit and not any(t in {",", ";", "."} for t in between)
 
 
 def _token_at(tokens: Tokens, char: int) -> int:
     """Index of the first token starting at or after ``char``."""
-    return next((i for i, s in enumerate(tokens.starts) if s >= char), len(tokens.starts))
+    return bisect.bisect_left(tokens.starts, char)  # starts ascend
 
 
 def _implied_anchor(events: list[Hit]) -> str | None:
