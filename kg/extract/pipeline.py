@@ -139,7 +139,7 @@ class GatedMatcher:
         self._matchers: dict[frozenset[str], Matcher] = {}
 
     def __call__(self, doc: Doc) -> list[tuple[int, int, int]]:
-        text = doc.text
+        text = doc_text(doc)
         lower = text.lower()
         key = frozenset(rule_id for rule_id, gates in self.gates if all(passes(g, text, lower) for g in gates))
         if not key:
@@ -230,10 +230,35 @@ def match_rules(doc: Doc, matchers: list[Any], labels: dict[str, str]) -> list[S
     ]
 
 
+TEXT_KEY = "kg_text"  # doc.user_data key of the text a doc was made from
+
+
+class TextKeepingTokenizer:
+    """Our tokenizer, noting each doc's text in ``doc.user_data`` (``Doc.text`` rebuilds the text token by
+    token in Python, which the gated Matcher would otherwise pay for every doc)."""
+
+    def __init__(self, tokenizer: Tokenizer) -> None:
+        self.tokenizer = tokenizer
+
+    def __call__(self, text: str) -> Doc:
+        doc = self.tokenizer(text)
+        doc.user_data[TEXT_KEY] = text
+        return doc
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.tokenizer, name)
+
+
+def doc_text(doc: Doc) -> str:
+    text = doc.user_data.get(TEXT_KEY)
+    return text if isinstance(text, str) else doc.text
+
+
 def build_pipeline() -> Language:
     """A fresh pipeline: tokenizer rules, ``sentencizer``, ``kg_concept_ruler``, ``kg_context``."""
     nlp = spacy.blank("en")
     build_tokenizer_rules(nlp)
+    nlp.tokenizer = TextKeepingTokenizer(cast(Tokenizer, nlp.tokenizer))  # type: ignore[assignment]
     nlp.add_pipe("sentencizer", config={"punct_chars": [".", "!", "?", ";", "。"]})
     nlp.add_pipe("kg_concept_ruler")
     nlp.add_pipe("kg_context")
