@@ -9,9 +9,10 @@ gives the shared graph (ontology + minted vocabulary values).  ``build`` writes 
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -176,9 +177,12 @@ def _decimal_text(value: Decimal) -> str:
 
 def build_trial_graph(extraction: TrialExtraction, record: TrialRecord | None = None) -> Graph:
     """One trial's statements (pure: the same inputs give the same graph)."""
+    return trial_triples(extraction, record).graph()
+
+
+def _fill_trial(g: Graph, extraction: TrialExtraction, record: TrialRecord | None) -> None:
     if record is not None and record.trial_id != extraction.trial_id:
         raise ValueError(f"record {record.trial_id!r} does not match extraction {extraction.trial_id!r}")
-    g = new_graph()
     tid = extraction.trial_id
     trial = trial_iri(tid)
     g.add((trial, RDF.type, CARTKG.ClinicalTrial))
@@ -199,7 +203,6 @@ def build_trial_graph(extraction: TrialExtraction, record: TrialRecord | None = 
     fields = dict(record.text_fields()) if record is not None else {}
     for ev in extraction.evidence:
         add_evidence(g, trial, tid, ev, fields, has_products=bool(extraction.products))
-    return g
 
 
 def add_provenance(g: Graph, extraction: TrialExtraction, record: TrialRecord | None) -> None:
@@ -539,67 +542,252 @@ def describe_minted(g: Graph, iri: URIRef) -> None:
 
 # --------------------------------------------------------------------------- batch build
 
+WITHDRAWN_STATUSES = frozenset({"WITHDRAWN"})  # registry statuses whose trial leaves the store
 
-@dataclass
+
+class TripleSet:
+    """The statements of one trial as a set (the ``add`` of an rdflib graph without its indexes).
+
+    ``build_trial_graph`` fills one and turns it into a graph; a batch build writes its N-Triples directly
+    (an rdflib graph per trial was most of a build's time).
+    """
+
+    __slots__ = ("triples",)
+
+    def __init__(self) -> None:
+        self.triples: set[tuple[Any, Any, Any]] = set()
+
+    def add(self, triple: tuple[Any, Any, Any]) -> None:
+        self.triples.add(triple)
+
+    def graph(self) -> Graph:
+        g = new_graph()
+        for triple in self.triples:
+            g.add(triple)
+        return g
+
+
+def nt_term(term: Any) -> str:
+    """One term as N-Triples, exactly as rdflib's ``nt`` serializer writes it (so digests stay comparable)."""
+    if isinstance(term, Literal):
+        escaped = term.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"').replace("\r", "\\r")
+        text = f'"{escaped}"'
+        if term.language:
+            return f"{text}@{term.language}"
+        return f"{text}^^<{term.datatype}>" if term.datatype else text
+    if isinstance(term, URIRef):
+        return f"<{term}>"
+    return term.n3()
+
+
+def ntriples_lines(triples: Iterable[tuple[Any, Any, Any]]) -> list[str]:
+    """Sorted, unique N-Triples lines (each ending in `` .``) of ``triples``."""
+    return sorted({f"{nt_term(s)} {nt_term(p)} {nt_term(o)} ." for s, p, o in triples})
+
+
+def lines_digest(lines: Sequence[str]) -> str:
+    """Content digest of a graph given as sorted N-Triples lines (the store's ``graph_digest``)."""
+    return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
 class TrialBuild:
-    """One trial's graph and where it came from."""
+    """One trial's statements as sorted N-Triples, with what the store and its report need about them."""
 
     trial_id: str
-    graph: Graph
+    nt: bytes  # sorted unique N-Triples lines, each ending in " .\n"
     source: str
+    digest: str
+    triples: int
+    minted: tuple[str, ...]  # minted vocabulary IRIs the graph uses
+    registry_version: str | None = None  # the record's last update date (ClinicalTrials.gov version)
+
+
+@dataclass(frozen=True)
+class TrialWithdrawn:
+    """A record whose registry status says the trial is withdrawn: its graph is removed, not built."""
+
+    trial_id: str
+    source: str
+    status: str
+    registry_version: str | None = None
 
 
 @dataclass
 class BuildFailure:
+    """A record that did not become a trial graph; ``stage`` is ``read``, ``extract`` or ``build``."""
+
     trial_id: str
     source: str
     message: str
+    stage: str = "build"
 
     def __str__(self) -> str:
         return f"{self.source}: record {self.trial_id}: {self.message}"
 
 
-@dataclass
-class BuildResult:
-    trials: list[TrialBuild] = field(default_factory=list)
-    failures: list[BuildFailure] = field(default_factory=list)
+BuildItem = TrialBuild | TrialWithdrawn | BuildFailure
 
 
-def build_graphs(
-    pairs: Iterable[tuple[TrialExtraction, TrialRecord | None]],
-) -> Iterator[TrialBuild | BuildFailure]:
-    """Build each trial's graph; a trial that cannot be built becomes a failure, the batch goes on."""
+def trial_triples(extraction: TrialExtraction, record: TrialRecord | None = None) -> TripleSet:
+    """The statements of :func:`build_trial_graph` without an rdflib graph."""
+    sink = TripleSet()
+    _fill_trial(sink, extraction, record)  # type: ignore[arg-type]
+    return sink
+
+
+def build_trial(extraction: TrialExtraction, record: TrialRecord | None = None) -> TrialBuild:
+    """One trial as a :class:`TrialBuild` (its N-Triples, digest, triple count and minted values)."""
+    triples = trial_triples(extraction, record).triples
+    lines = ntriples_lines(triples)
+    prefix = ID + "vocab/"
+    minted = sorted({str(o) for _, _, o in triples if isinstance(o, URIRef) and o.startswith(prefix)})
+    source = (record.source if record is not None else extraction.source).path or "<extraction>"
+    return TrialBuild(
+        trial_id=extraction.trial_id,
+        nt="".join(line + "\n" for line in lines).encode("utf-8"),
+        source=source,
+        digest=lines_digest(lines),
+        triples=len(lines),
+        minted=tuple(minted),
+        registry_version=record.last_update if record is not None else None,
+    )
+
+
+def is_withdrawn(record: TrialRecord | None) -> bool:
+    return record is not None and (record.status or "").upper() in WITHDRAWN_STATUSES
+
+
+def build_item(extraction: TrialExtraction, record: TrialRecord | None) -> BuildItem:
+    """Build one trial; a withdrawn record gives :class:`TrialWithdrawn`, an error a :class:`BuildFailure`."""
+    source = (record.source if record is not None else extraction.source).path or "<extraction>"
+    if is_withdrawn(record):
+        return withdrawn_item(record)  # type: ignore[arg-type]
+    try:
+        return build_trial(extraction, record)
+    except (ValueError, TypeError, KeyError) as exc:
+        return BuildFailure(extraction.trial_id, source, f"{type(exc).__name__}: {exc}")
+
+
+def withdrawn_item(record: TrialRecord) -> TrialWithdrawn:
+    source = record.source.path or "<record>"
+    return TrialWithdrawn(record.trial_id, source, record.status or "", record.last_update)
+
+
+def build_graphs(pairs: Iterable[tuple[TrialExtraction, TrialRecord | None]]) -> Iterator[BuildItem]:
+    """Build each trial; a trial that cannot be built becomes a failure, the batch goes on."""
     for extraction, record in pairs:
-        source = (record.source if record is not None else extraction.source).path or "<extraction>"
-        try:
-            yield TrialBuild(extraction.trial_id, build_trial_graph(extraction, record), source)
-        except (ValueError, TypeError, KeyError) as exc:
-            yield BuildFailure(extraction.trial_id, source, f"{type(exc).__name__}: {exc}")
+        yield build_item(extraction, record)
+
+
+# ---- records → extraction → trial builds, over worker processes
+
+PARALLEL_CHUNK = 16  # records per task handed to a worker
+IN_FLIGHT_PER_JOB = 4  # chunks queued or unconsumed per worker: bounds memory, keeps the workers busy
+
+
+def build_records(records: Iterable[TrialRecord], jobs: int = 1) -> Iterator[BuildItem]:
+    """Extract and build each record, in input order; ``jobs`` > 1 runs whole chunks on a fork pool.
+
+    Records are read lazily and at most ``jobs * IN_FLIGHT_PER_JOB`` chunks are in flight, so memory
+    is bounded by the chunk size, not the corpus.  Withdrawn records are not extracted.
+    """
+    if jobs <= 1:
+        for chunk in _chunks(records, PARALLEL_CHUNK):
+            yield from _build_chunk(chunk)
+        return
+    import multiprocessing as mp
+    import threading
+
+    slots = threading.BoundedSemaphore(jobs * IN_FLIGHT_PER_JOB)
+
+    def chunks() -> Iterator[list[TrialRecord]]:
+        for chunk in _chunks(records, PARALLEL_CHUNK):
+            slots.acquire()  # runs in the pool's task thread: waits until the consumer caught up
+            yield chunk
+
+    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+    with mp.get_context(method).Pool(jobs, initializer=_warm_up) as pool:
+        for results in pool.imap(_build_chunk, chunks(), chunksize=1):
+            slots.release()
+            yield from results
+
+
+def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    chunk: list[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _warm_up() -> None:
+    from kg.extract.pipeline import get_pipeline
+
+    get_pipeline()
+
+
+def _build_chunk(records: list[TrialRecord]) -> list[BuildItem]:
+    """Extract and build one chunk of records (in a worker): small picklable results only."""
+    from kg.extract import extract_each
+
+    out: list[BuildItem | None] = [None] * len(records)
+    todo = []
+    for i, record in enumerate(records):
+        if is_withdrawn(record):
+            out[i] = withdrawn_item(record)
+        else:
+            todo.append(i)
+    extracted = extract_each([records[i] for i in todo], n_process=1)
+    for i, item in zip(todo, extracted, strict=True):
+        record = records[i]
+        if isinstance(item, Exception):
+            out[i] = BuildFailure(record.trial_id, record.source.path or "<record>", str(item), "extract")
+        else:
+            out[i] = build_item(item, record)
+    return [item for item in out if item is not None]
 
 
 def build(
-    pairs: Iterable[tuple[TrialExtraction, TrialRecord | None]],
+    pairs: Iterable[tuple[TrialExtraction, TrialRecord | None]] | None,
     out_dir: Path,
     *,
     fresh: bool = False,
+    prune: bool = False,
     formats: Sequence[str] = (),
+    items: Iterable[BuildItem] | None = None,
     read_failures: int = 0,
     records_read: int | None = None,
+    studies_fetched: int | None = None,
     progress: Any = None,
 ) -> dict[str, Any]:
     """Build trial graphs into the store under ``out_dir`` and write ``graph.ttl`` and the build report.
 
-    Returns the build report (also written as ``out_dir/build-report.json``).
+    ``pairs`` are built here; ``items`` are already built (e.g. by :func:`build_records`).  Without
+    ``fresh`` the previous store is updated.  Returns the build report (also written as
+    ``out_dir/build-report.json``).
     """
+    from itertools import chain
+
     from kg.store import write_build
 
+    streams: list[Iterable[BuildItem]] = []
+    if pairs is not None:
+        streams.append(build_graphs(pairs))
+    if items is not None:
+        streams.append(items)
     return write_build(
-        build_graphs(pairs),
+        chain.from_iterable(streams),
         Path(out_dir),
         fresh=fresh,
+        prune=prune,
         formats=formats,
         read_failures=read_failures,
         records_read=records_read,
+        studies_fetched=studies_fetched,
         progress=progress,
     )
 
@@ -609,11 +797,15 @@ __all__ = [
     "PREFIXES",
     "VOCABULARY_GRAPH",
     "BuildFailure",
-    "BuildResult",
+    "BuildItem",
     "TrialBuild",
+    "TrialWithdrawn",
     "add_duration",
     "build",
     "build_graphs",
+    "build_item",
+    "build_records",
+    "build_trial",
     "build_trial_graph",
     "build_vocabulary_graph",
     "derive_products",

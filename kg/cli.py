@@ -583,8 +583,12 @@ def _add_build(sub: Any) -> None:
         help="read → extract → build the RDF graph into a store folder (+ graph.ttl and a build report)",
         description="Build the knowledge graph: read records (any supported format), extract, and write "
         "OUT/store (Oxigraph, one named graph per trial plus the vocabulary graph), OUT/graph.ttl (sorted, "
-        "byte-identical on rebuild) and OUT/build-report.json. An existing store is updated: only trials "
-        "whose graph changed are replaced. A build killed half-way leaves the previous store in use.",
+        "byte-identical on rebuild) and OUT/build-report.json. Without --fresh a build UPDATES the existing "
+        "store (--update says so explicitly): only trials whose graph changed are replaced, trials whose "
+        "record is WITHDRAWN are removed, and with --prune trials absent from the inputs are removed too. "
+        "The report reconciles the counts (studies fetched, records read, failed, built, added, replaced, "
+        "unchanged, removed, in store); exit 1 when a record failed or the counts do not add up. "
+        "A build killed half-way leaves the previous store in use.",
     )
     p.add_argument(
         "paths", nargs="*", metavar="PATH", help="record files or folders (as for `cartkg records`)"
@@ -595,7 +599,18 @@ def _add_build(sub: Any) -> None:
         "their records (repeatable)",
     )
     p.add_argument("--out", required=True, metavar="DIR", help="build folder (created if missing)")
-    p.add_argument("--fresh", action="store_true", help="start from an empty store instead of updating")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--fresh", action="store_true", help="start from an empty store instead of updating")
+    mode.add_argument(
+        "--update", action="store_true",
+        help="update the existing store (the default): replace changed trials, remove withdrawn ones",
+    )
+    p.add_argument(
+        "--prune", action="store_true",
+        help="with an update: also remove trials of the store that are not in the inputs (a full refresh "
+        "from a fetch folder); listed in the report under removed.pruned. Skipped when a record failed "
+        "to read.",
+    )
     p.add_argument(
         "--format", dest="formats", action="append", default=[], choices=["trig", "nquads", "jsonld"],
         help="also write graph.trig / graph.nq / graph.jsonld (repeatable)",
@@ -603,7 +618,10 @@ def _add_build(sub: Any) -> None:
     p.add_argument(
         "--docs", action="store_true", help="also write the ontology documentation (pyLODE) to OUT/ontology.html"
     )
-    p.add_argument("--jobs", type=int, default=1, metavar="N", help="extraction processes (default 1)")
+    p.add_argument(
+        "--jobs", type=int, default=1, metavar="N",
+        help="worker processes that extract and build trials (default 1)",
+    )
     p.set_defaults(run=_run_build)
 
 
@@ -612,66 +630,116 @@ def _run_build(args: argparse.Namespace) -> int:
 
     from kg.build import build
     from kg.errors import UsageError
-    from kg.store import REPORT, write_atomic
 
     if not args.paths and not args.extractions:
         raise UsageError("give record PATHs or --extractions FILE")
+    if args.prune and args.fresh:
+        raise UsageError("--prune removes trials from an existing store: it cannot be used with --fresh")
     source = BuildInputs(args.paths, args.extractions, args.jobs)
     report = build(
-        source.pairs(), Path(args.out), fresh=args.fresh, formats=args.formats,
+        None, Path(args.out), fresh=args.fresh, prune=args.prune, formats=args.formats,
+        items=source.items(), studies_fetched=studies_fetched(args.paths) if not args.extractions else None,
         progress=lambda msg: print(msg, file=sys.stderr, flush=True),
     )
-    report["records_read"] = source.read
-    report["records_failed"] = source.failed + report["build_failures"]
-    text = json.dumps(report, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
-    write_atomic(Path(args.out) / REPORT, text)
     if args.docs:
         from kg.docs import write_ontology_docs
 
         write_ontology_docs(Path(args.out) / "ontology.html")
-    print(
-        f"{report['records_read']} records read, {report['records_failed']} failed; "
-        f"{report['trials_in_store']} trials in store ({report['trials_added']} added, "
-        f"{report['trials_replaced']} replaced, {report['trials_unchanged']} unchanged); "
-        f"{report['triples_total']} triples → {args.out}",
-        file=sys.stderr,
-    )
-    return 1 if report["records_failed"] else 0
+    for line in build_summary(report, args.out):
+        print(line, file=sys.stderr)
+    return 1 if report["records_failed"] or not report["reconciliation"]["ok"] else 0
+
+
+def build_summary(report: dict[str, Any], out: str) -> list[str]:
+    """The lines ``cartkg build`` prints: the reconciled counts, removals and any mismatch."""
+    fetched = report.get("studies_fetched")
+    lines = [
+        (f"{fetched} studies fetched; " if fetched is not None else "")
+        + f"{report['records_read']} records read, {report['read_failures']} failed to read; "
+        f"{report['trials_built']} trials built, {report['build_failures']} failed, "
+        f"{report['records_withdrawn']} withdrawn",
+        f"{report['trials_in_store']} trials in store = {report['trials_previous']} before "
+        f"+ {report['trials_added']} added - {report['trials_removed']} removed "
+        f"({report['trials_replaced']} replaced, {report['trials_unchanged']} unchanged); "
+        f"{report['triples_total']} triples → {out}",
+    ]
+    for why, ids in sorted(report["removed"].items()):
+        if ids:
+            lines.append(f"removed ({why}): {' '.join(ids)}")
+    if report.get("prune_skipped"):
+        lines.append(f"prune skipped: {report['prune_skipped']}")
+    if report["duplicates"]:
+        n = len(report["duplicates"])
+        lines.append(f"{n} duplicate trial ids (the last record wins; see the report)")
+    recon = report["reconciliation"]
+    mismatches = "; ".join(recon["mismatches"])
+    lines.append("counts reconcile" if recon["ok"] else f"COUNTS DO NOT RECONCILE: {mismatches}")
+    return lines
+
+
+def studies_fetched(paths: list[str]) -> int | None:
+    """Number of study files saved by `cartkg fetch` when every PATH is a fetch folder (or its studies/)."""
+    from pathlib import Path
+
+    from kg.fetch import STATE_NAME, STUDIES_DIR
+
+    total = 0
+    for path in map(Path, paths):
+        if (path / STATE_NAME).is_file() and (path / STUDIES_DIR).is_dir():
+            folder = path / STUDIES_DIR
+        elif path.name == STUDIES_DIR and (path.parent / STATE_NAME).is_file():
+            folder = path
+        else:
+            return None
+        total += sum(1 for f in folder.iterdir() if f.suffix == ".json" and not f.name.startswith("."))
+    return total if paths else None
 
 
 class BuildInputs:
-    """(extraction, record) pairs from record files (read → extract) and saved extractions (record None),
-    counting what was read and what failed; each failure is reported on stderr at once."""
+    """Build items from record files (read → extract → build, over ``jobs`` processes) and saved
+    extractions (built without records); read failures become items of stage ``read``."""
 
     def __init__(self, paths: list[str], extraction_files: list[str], jobs: int) -> None:
         self.paths, self.extraction_files, self.jobs = paths, extraction_files, jobs
-        self.read = 0
-        self.failed = 0
 
-    def _fail(self, message: str) -> None:
-        self.failed += 1
-        print(f"cartkg: {message}", file=sys.stderr, flush=True)
+    def items(self) -> Iterator[Any]:
+        from kg.build import BuildFailure, build_item, build_records
 
-    def pairs(self) -> Iterator[tuple[TrialExtraction, TrialRecord | None]]:
         if self.paths:
-            from kg.extract import extract_each
+            failures: list[ReadFailure] = []
 
-            counter = FailureCounter(_read_all(self.paths))
-            records = list(counter)
-            self.read += counter.read + counter.failed
-            self.failed += counter.failed
-            for record, item in zip(records, extract_each(records, n_process=self.jobs), strict=True):
-                if isinstance(item, Exception):
-                    self._fail(f"{record.source.path}: record {record.trial_id}: {item}")
-                    continue
-                yield item, record
+            def records() -> Iterator[TrialRecord]:
+                for item in _read_all(self.paths):
+                    if isinstance(item, ReadFailure):
+                        failures.append(item)  # handed on by the consumer (this runs in a pool thread)
+                    else:
+                        yield item
+
+            def drain() -> Iterator[Any]:
+                while failures:
+                    f = failures.pop(0)
+                    yield BuildFailure(str(f.record), f.path, _read_problem(f), "read")
+
+            for built in build_records(records(), self.jobs):
+                yield from drain()
+                yield built
+            yield from drain()
         for path in self.extraction_files:
-            for where, obj in _read_extraction_objects(path, self._fail):
-                self.read += 1
+            bad: list[str] = []
+            for where, obj in _read_extraction_objects(path, bad.append):
+                yield from (BuildFailure("?", path, msg.removeprefix(f"{path}: "), "read") for msg in bad)
+                bad.clear()
                 try:
-                    yield TrialExtraction.from_json(obj), None
+                    extraction = TrialExtraction.from_json(obj)
                 except (KeyError, TypeError, ValueError, AttributeError) as exc:
-                    self._fail(f"{path}: {where}: not an extraction object: {exc!r}")
+                    yield BuildFailure("?", path, f"{where}: not an extraction object: {exc!r}", "read")
+                    continue
+                yield build_item(extraction, None)
+            yield from (BuildFailure("?", path, msg.removeprefix(f"{path}: "), "read") for msg in bad)
+
+
+def _read_problem(failure: ReadFailure) -> str:
+    return f"field {failure.field!r}: {failure.message}" if failure.field else failure.message
 
 
 def _read_extraction_objects(path: str, fail: Any) -> Iterator[tuple[str, Any]]:

@@ -17,20 +17,32 @@ the trials it rebuilt, recomputes the vocabulary graph, and only then repoints t
 from __future__ import annotations
 
 import gc
-import hashlib
+import heapq
 import json
 import os
+import pickle
 import re
 import shutil
+import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import pyoxigraph as ox
-from rdflib import Graph
+from rdflib import Graph, URIRef
 
-from kg.build import PREFIXES, BuildFailure, TrialBuild, build_vocabulary_graph
+from kg.build import (
+    PREFIXES,
+    BuildFailure,
+    BuildItem,
+    TrialWithdrawn,
+    build_vocabulary_graph,
+    lines_digest,
+    ntriples_lines,
+)
 from kg.errors import UsageError
 from kg.iri import ID, VOCABULARY_GRAPH, graph_iri, parse_minted
 
@@ -63,10 +75,23 @@ def open_store(out_dir: Path) -> ox.Store:
     return ox.Store.read_only(str(target))
 
 
-def read_manifest(store_dir: Path | None) -> dict[str, str]:
+MANIFEST_FORMAT = 2
+
+
+def read_manifest(store_dir: Path | None) -> dict[str, dict[str, Any]]:
+    """``{trial id: entry}`` of a store; an entry has ``digest`` and, when written by this version,
+    ``triples``, ``minted``, ``source``, ``registry_version`` and ``built_at``."""
     if store_dir is None or not (store_dir / MANIFEST).exists():
         return {}
-    return dict(json.loads((store_dir / MANIFEST).read_text(encoding="utf-8")))
+    data = json.loads((store_dir / MANIFEST).read_text(encoding="utf-8"))
+    if isinstance(data, dict) and data.get("format") == MANIFEST_FORMAT:
+        return {str(k): dict(v) for k, v in data["trials"].items()}
+    return {str(k): {"digest": str(v)} for k, v in data.items()}  # first format: trial id -> digest
+
+
+def write_manifest(store_dir: Path, manifest: dict[str, dict[str, Any]]) -> None:
+    text = json.dumps({"format": MANIFEST_FORMAT, "trials": manifest}, indent=1, sort_keys=True)
+    (store_dir / MANIFEST).write_text(text + "\n", encoding="utf-8")
 
 
 def trial_graphs(store: ox.Store) -> list[tuple[str, ox.NamedNode]]:
@@ -91,103 +116,237 @@ def graph_ntriples(store: ox.Store, name: ox.NamedNode | None) -> bytes:
 
 def graph_digest(nt: bytes) -> str:
     """Content digest of a graph given as N-Triples (lines sorted, so insertion order does not matter)."""
-    lines = sorted(line for line in nt.decode("utf-8").splitlines() if line.strip())
-    return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
+    return lines_digest(sorted(line for line in nt.decode("utf-8").splitlines() if line.strip()))
+
+
+LOAD_BATCH = 256  # trials per bulk load: memory is bounded by a batch, not by the corpus
 
 
 def write_build(
-    items: Iterable[TrialBuild | BuildFailure],
+    items: Iterable[BuildItem],
     out_dir: Path,
     *,
     fresh: bool = False,
+    prune: bool = False,
     formats: Sequence[str] = (),
     read_failures: int = 0,
     records_read: int | None = None,
+    studies_fetched: int | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Write a new store (copy of the previous one unless ``fresh``), files and report; swap it in."""
+    """Write a new store (the previous one updated unless ``fresh``), files and report; swap it in.
+
+    ``read_failures`` / ``records_read`` count records that never became items (kept for callers that
+    read records themselves); failures of stage ``read`` in ``items`` are counted too.
+    """
     unknown = sorted(set(formats) - set(EXTRA_FORMATS))
     if unknown:
         raise UsageError(
             f"unknown output format(s) {', '.join(unknown)}; choose from {', '.join(EXTRA_FORMATS)}"
         )
+    built_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     out_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_stores(out_dir)
     previous = None if fresh else current_store_dir(out_dir)
     new_dir = out_dir / f"store.{next_store_number(out_dir)}"
-    store = ox.Store(str(new_dir))
-    manifest: dict[str, str] = {}
+    manifest: dict[str, dict[str, Any]] = {}
     if previous is not None:
-        copy_store(previous, store)
-        manifest = read_manifest(previous)
-    report = fill_store(store, items, manifest, progress)
-    vocabulary = build_vocabulary_graph(minted_in_store(store))
-    replace_graph(store, ox.NamedNode(str(VOCABULARY_GRAPH)), vocabulary.serialize(format="nt").encode())
+        copy_store(previous, new_dir)
+        store = ox.Store(str(new_dir))
+        manifest = complete_manifest(store, read_manifest(previous))
+    else:
+        store = ox.Store(str(new_dir))
+    tally = fill_store(store, items, manifest, built_at, progress)
+    pruned = prune_absent(store, manifest, tally) if prune else []
+    vocabulary = build_vocabulary_graph(URIRef(iri) for e in manifest.values() for iri in e["minted"])
+    vocabulary_nt = "".join(line + "\n" for line in ntriples_lines(vocabulary)).encode("utf-8")
+    replace_graph(store, ox.NamedNode(str(VOCABULARY_GRAPH)), vocabulary_nt)
     store.flush()
-    (new_dir / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    report.update(count_triples(store))
-    write_turtle_file(store, out_dir / "graph.ttl")
+    write_manifest(new_dir, manifest)
+    in_store = write_turtle_file(store, out_dir / "graph.ttl")
     for fmt in sorted(set(formats)):
         write_extra(store, fmt, out_dir / EXTRA_FORMATS[fmt])
     del store
     gc.collect()
     swap_store(out_dir, new_dir)
-    report["records_read"] = records_read if records_read is not None else report["trials_built"]
-    report["records_failed"] = read_failures + report["build_failures"]
+    report = build_report(
+        tally, manifest, in_store, pruned, vocabulary_nt.count(b"\n"),
+        read_failures=read_failures, records_read=records_read, studies_fetched=studies_fetched,
+    )
+    report["built_at"] = built_at
+    if prune and tally.read_failures:
+        report["prune_skipped"] = "records failed to read (they may be trials of the store): nothing pruned"
     write_atomic(out_dir / REPORT, json.dumps(report, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
     return report
 
 
+@dataclass
+class Tally:
+    """What ``fill_store`` did, per trial id (the last item of a trial id wins) and per item."""
+
+    previous: dict[str, str]  # trial id -> digest before this build
+    built: dict[str, str] = field(default_factory=dict)  # trial id -> digest built now
+    withdrawn: dict[str, str] = field(default_factory=dict)  # trial id -> source
+    failed_ids: set[str] = field(default_factory=set)
+    failures: list[str] = field(default_factory=list)
+    read_failures: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    built_items: int = 0
+    withdrawn_items: int = 0
+
+
 def fill_store(
     store: ox.Store,
-    items: Iterable[TrialBuild | BuildFailure],
-    manifest: dict[str, str],
+    items: Iterable[BuildItem],
+    manifest: dict[str, dict[str, Any]],
+    built_at: str,
     progress: Callable[[str], None] | None,
-) -> dict[str, Any]:
-    """Put each built trial into ``store``, replacing its previous graph only when it changed.
-
-    Changed graphs are removed one by one and the new statements loaded in one transaction at the
-    end (a load per trial was the slowest part of a build).
-    """
-    added, replaced, unchanged, failures, duplicates = [], [], [], [], []
+) -> Tally:
+    """Put each built trial into ``store`` (a graph whose digest did not change is left alone), remove
+    withdrawn trials, and keep ``manifest`` in step.  New graphs are bulk-loaded ``LOAD_BATCH`` at a time."""
+    tally = Tally(previous={tid: e["digest"] for tid, e in manifest.items()})
     seen: dict[str, str] = {}
     pending: dict[str, bytes] = {}
     for item in items:
         if isinstance(item, BuildFailure):
-            failures.append(str(item))
+            (tally.read_failures if item.stage == "read" else tally.failures).append(str(item))
+            if item.stage != "read":
+                tally.failed_ids.add(item.trial_id)
             if progress:
                 progress(f"cartkg: {item}")
             continue
-        nt = item.graph.serialize(format="nt", encoding="utf-8")
-        digest = graph_digest(nt)
         if item.trial_id in seen:
-            duplicates.append(f"{item.trial_id}: {item.source} replaces {seen[item.trial_id]}")
+            tally.duplicates.append(f"{item.trial_id}: {item.source} replaces {seen[item.trial_id]}")
         seen[item.trial_id] = item.source
-        old = manifest.get(item.trial_id)
-        if old == digest and item.trial_id not in pending:
-            unchanged.append(item.trial_id)
+        if isinstance(item, TrialWithdrawn):
+            tally.withdrawn_items += 1
+            tally.withdrawn[item.trial_id] = item.source
+            tally.built.pop(item.trial_id, None)
+            pending.pop(item.trial_id, None)
+            if manifest.pop(item.trial_id, None) is not None:
+                remove_trial_graph(store, item.trial_id)
             continue
-        pending[item.trial_id] = nt
-        (replaced if old is not None else added).append(item.trial_id)
-        manifest[item.trial_id] = digest
+        tally.built_items += 1
+        tally.withdrawn.pop(item.trial_id, None)
+        tally.built[item.trial_id] = item.digest
+        entry = manifest.get(item.trial_id)
+        if entry is not None and entry["digest"] == item.digest:
+            continue  # same statements as the graph already there (or already pending)
+        pending[item.trial_id] = item.nt
+        manifest[item.trial_id] = {
+            "digest": item.digest,
+            "triples": item.triples,
+            "minted": list(item.minted),
+            "source": item.source,
+            "registry_version": item.registry_version,
+            "built_at": built_at,
+        }
+        if len(pending) >= LOAD_BATCH:
+            load_trials(store, pending)
+            pending = {}
+    load_trials(store, pending)
+    return tally
+
+
+def load_trials(store: ox.Store, pending: dict[str, bytes]) -> None:
+    """Replace the graphs of ``pending`` trials (trial id -> N-Triples) in one bulk load."""
     quads = []
     for trial_id, nt in sorted(pending.items()):
-        name = ox.NamedNode(str(graph_iri(trial_id)))
-        if store.contains_named_graph(name):
-            store.remove_graph(name)
+        name = remove_trial_graph(store, trial_id)
         quads.append(to_nquads(nt, name))
     if quads:
         store.bulk_load(b"".join(quads), format=ox.RdfFormat.N_QUADS)
-    return {
-        "trials_built": len(seen),
-        "trials_added": len(set(added) - set(replaced)),
-        "trials_replaced": len(set(replaced)),
-        "trials_unchanged": len(set(unchanged) - set(pending)),
+
+
+def remove_trial_graph(store: ox.Store, trial_id: str) -> ox.NamedNode:
+    name = ox.NamedNode(str(graph_iri(trial_id)))
+    if store.contains_named_graph(name):
+        store.remove_graph(name)
+    return name
+
+
+def prune_absent(store: ox.Store, manifest: dict[str, dict[str, Any]], tally: Tally) -> list[str]:
+    """Remove the trials that were in the store but not in this build's input (sorted ids).
+
+    A trial whose record failed is kept (it is in the input); with read failures nothing is pruned,
+    since an unreadable record may be a trial of the store (``prune_skipped`` in the report says so).
+    """
+    if tally.read_failures:
+        return []
+    absent = sorted(set(manifest) - set(tally.built) - tally.failed_ids)
+    for trial_id in absent:
+        remove_trial_graph(store, trial_id)
+        del manifest[trial_id]
+    return absent
+
+
+def build_report(
+    tally: Tally,
+    manifest: dict[str, dict[str, Any]],
+    in_store: dict[str, int],
+    pruned: list[str],
+    vocabulary_triples: int,
+    *,
+    read_failures: int,
+    records_read: int | None,
+    studies_fetched: int | None,
+) -> dict[str, Any]:
+    """Counts and lists of a build, with the checks that they add up (``reconciliation``)."""
+    previous = tally.previous
+    added = sorted(t for t in tally.built if t not in previous)
+    replaced = sorted(t for t, d in tally.built.items() if t in previous and previous[t] != d)
+    unchanged = sorted(t for t, d in tally.built.items() if previous.get(t) == d)
+    removed_withdrawn = sorted(t for t in tally.withdrawn if t in previous)
+    withdrawn_absent = sorted(t for t in tally.withdrawn if t not in previous)
+    per_trial = {tid: int(e["triples"]) for tid, e in sorted(manifest.items())}
+    n_read_failures = read_failures + len(tally.read_failures)
+    items = tally.built_items + tally.withdrawn_items + len(tally.failures)
+    read = records_read if records_read is not None else items
+    report: dict[str, Any] = {
+        "studies_fetched": studies_fetched,
+        "records_read": read,
+        "read_failures": n_read_failures,
+        "trials_built": len(tally.built),
+        "build_failures": len(tally.failures),
+        "records_withdrawn": tally.withdrawn_items,
+        "trials_previous": len(previous),
+        "trials_added": len(added),
+        "trials_replaced": len(replaced),
+        "trials_unchanged": len(unchanged),
+        "trials_removed": len(removed_withdrawn) + len(pruned),
         "trials_in_store": len(manifest),
-        "build_failures": len(failures),
-        "failures": failures,
-        "duplicates": duplicates,
+        "records_failed": n_read_failures + len(tally.failures),
+        "removed": {"withdrawn": removed_withdrawn, "pruned": pruned},
+        "withdrawn_not_in_store": withdrawn_absent,
+        "failures": tally.failures + tally.read_failures,
+        "duplicates": tally.duplicates,
+        "triples_per_trial": per_trial,
+        "triples_vocabulary": vocabulary_triples,
+        "triples_total": vocabulary_triples + sum(per_trial.values()),
     }
+    checks = [
+        ("records read = trial builds + withdrawn + build failures",
+         read, tally.built_items + tally.withdrawn_items + len(tally.failures)),
+        ("trials built = added + replaced + unchanged",
+         len(tally.built), len(added) + len(replaced) + len(unchanged)),
+        ("trials in store = previous + added - removed",
+         len(manifest), len(previous) + len(added) - report["trials_removed"]),
+        ("trial graphs in the store = trials in store", sum(map(is_trial_graph, in_store)), len(manifest)),
+        ("triples in the store = triples counted per trial + vocabulary",
+         sum(in_store.values()), report["triples_total"]),
+    ]
+    if studies_fetched is not None:
+        checks.insert(0, ("studies fetched = records read + read failures",
+                          studies_fetched, read + n_read_failures))
+    mismatches = [f"{what}: {left} != {right}" for what, left, right in checks if left != right]
+    report["reconciliation"] = {"ok": not mismatches, "checks": [c[0] for c in checks],
+                                "mismatches": mismatches}
+    return report
+
+
+def is_trial_graph(name: str) -> bool:
+    parsed = parse_minted(name)
+    return parsed is not None and parsed[0] == "graph"
 
 
 def to_nquads(nt: bytes, graph: ox.NamedNode) -> bytes:
@@ -202,33 +361,24 @@ def replace_graph(store: ox.Store, name: ox.NamedNode, nt: bytes) -> None:
     store.load(nt, format=ox.RdfFormat.N_TRIPLES, to_graph=name)
 
 
-def copy_store(source_dir: Path, target: ox.Store) -> None:
+def copy_store(source_dir: Path, target_dir: Path) -> None:
+    """A copy of the store in ``source_dir`` at ``target_dir`` (a RocksDB checkpoint: hard links, fast)."""
     source = ox.Store.read_only(str(source_dir))
-    target.bulk_extend(source.quads_for_pattern(None, None, None, None))
+    source.backup(str(target_dir))
     del source
 
 
-def minted_in_store(store: ox.Store) -> list:
-    """Minted vocabulary IRIs used in any trial graph, as rdflib URIRefs."""
-    from rdflib import URIRef
-
-    query = (
-        "SELECT DISTINCT ?o WHERE { GRAPH ?g { ?s ?p ?o } "
-        f'FILTER(isIRI(?o) && STRSTARTS(STR(?o), "{ID}vocab/")) }}'
-    )
-    return sorted(URIRef(row["o"].value) for row in store.query(query))
-
-
-def count_triples(store: ox.Store) -> dict[str, Any]:
-    query = "SELECT ?g (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g"
-    counts = {row["g"].value: int(row["n"].value) for row in store.query(query)}
-    per_trial = {tid: counts.get(name.value, 0) for tid, name in trial_graphs(store)}
-    vocabulary = counts.get(str(VOCABULARY_GRAPH), 0)
-    return {
-        "triples_per_trial": dict(sorted(per_trial.items())),
-        "triples_vocabulary": vocabulary,
-        "triples_total": vocabulary + sum(per_trial.values()),
-    }
+def complete_manifest(store: ox.Store, manifest: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Fill in triple counts and minted values of entries from an older manifest (read from the store)."""
+    prefix = ID + "vocab/"
+    for trial_id, entry in manifest.items():
+        if "triples" in entry and "minted" in entry:
+            continue
+        quads = list(store.quads_for_pattern(None, None, None, ox.NamedNode(str(graph_iri(trial_id)))))
+        entry["triples"] = len(quads)
+        objects = (q.object for q in quads if isinstance(q.object, ox.NamedNode))
+        entry["minted"] = sorted({o.value for o in objects if o.value.startswith(prefix)})
+    return manifest
 
 
 def next_store_number(out_dir: Path) -> int:
@@ -335,18 +485,126 @@ def _prefix_lines() -> tuple[list[tuple[str, str]], str]:
     return ordered, header
 
 
-def write_turtle_file(store: ox.Store, path: Path) -> None:
-    """All statements of the store (union of its graphs) as sorted Turtle."""
+RUN_TRIPLES = 300_000  # statements per sorted run of graph.ttl: bounds its memory
+
+
+def write_turtle_file(store: ox.Store, path: Path) -> dict[str, int]:
+    """All statements of the store (union of its graphs) as sorted Turtle; returns triples per graph.
+
+    Graphs are read a few at a time into sorted runs of subjects (spilled to temporary files when there
+    is more than one) that are merged, so memory is bounded by a run, not by the store.
+    """
     prefixes, header = _prefix_lines()
-    triples = {
-        ox.Triple(q.subject, q.predicate, q.object) for q in store.quads_for_pattern(None, None, None, None)
-    }
+    counts: dict[str, int] = {}
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with tmp.open("w", encoding="utf-8") as out:
-        out.write(header + "\n")
-        for block in turtle_blocks(triples, prefixes):
-            out.write(block + "\n")
+    with tempfile.TemporaryDirectory(prefix=".graph-runs-", dir=path.parent) as run_dir:
+        runs = list(sorted_runs(store, prefixes, counts, Path(run_dir)))
+        merged = runs[0] if len(runs) == 1 else heapq.merge(*runs, key=lambda rec: rec[0])
+        with tmp.open("w", encoding="utf-8") as out:
+            out.write(header + "\n")
+            for subject_text, entries in merge_subjects(merged):
+                out.write(render_block(subject_text, entries) + "\n")
     os.replace(tmp, path)
+    return counts
+
+
+Run = Iterable[tuple[tuple[Any, ...], str, list[tuple[Any, ...]]]]
+
+
+def sorted_runs(
+    store: ox.Store, prefixes: list[tuple[str, str]], counts: dict[str, int], run_dir: Path
+) -> Iterator[Run]:
+    """Sorted runs ``(subject key, subject text, entries)`` of at most about ``RUN_TRIPLES`` statements;
+    every run but a lone one is written to ``run_dir`` and read back lazily."""
+    graphs: list[Any] = [ox.DefaultGraph()]
+    graphs += sorted(store.named_graphs(), key=lambda g: g.value)
+    spilled: list[Path] = []
+    subjects: dict[tuple[Any, ...], tuple[str, set[tuple[Any, ...]]]] = {}
+    size = 0
+    for graph in graphs:
+        n = 0
+        for q in store.quads_for_pattern(None, None, None, graph):
+            n += 1
+            s, p, o = q.subject, q.predicate, q.object
+            key = _sort_key(s)
+            slot = subjects.get(key)
+            if slot is None:
+                slot = subjects[key] = (_term(s, prefixes), set())
+            is_type = p.value == RDF_TYPE
+            verb = "a" if is_type else _term(p, prefixes)
+            slot[1].add(((not is_type, p.value), _sort_key(o), verb, _term(o, prefixes)))
+        if n or not isinstance(graph, ox.DefaultGraph):
+            counts[graph.value if isinstance(graph, ox.NamedNode) else ""] = n
+        size += n
+        if size >= RUN_TRIPLES:
+            spilled.append(spill_run(subjects, run_dir / f"run{len(spilled)}"))
+            subjects, size = {}, 0
+    if not spilled:
+        yield [(key, text, sorted(entries)) for key, (text, entries) in sorted(subjects.items())]
+        return
+    if subjects:
+        spilled.append(spill_run(subjects, run_dir / f"run{len(spilled)}"))
+    for run in spilled:
+        yield read_run(run)
+
+
+def spill_run(subjects: dict[tuple[Any, ...], tuple[str, set[tuple[Any, ...]]]], path: Path) -> Path:
+    """Write subjects sorted by key to ``path`` (pickled chunks) and return the path."""
+    with path.open("wb") as fh:
+        chunk = []
+        for key in sorted(subjects):
+            text, entries = subjects[key]
+            chunk.append((key, text, sorted(entries)))
+            if len(chunk) == 4096:
+                pickle.dump(chunk, fh, protocol=pickle.HIGHEST_PROTOCOL)
+                chunk = []
+        if chunk:
+            pickle.dump(chunk, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    return path
+
+
+def read_run(path: Path) -> Iterator[tuple[tuple[Any, ...], str, list[tuple[Any, ...]]]]:
+    with path.open("rb") as fh:
+        while True:
+            try:
+                chunk = pickle.load(fh)
+            except EOFError:
+                return
+            yield from chunk
+
+
+def merge_subjects(records: Run) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
+    """``(subject text, sorted unique entries)`` per subject of key-sorted records (runs may share one)."""
+    current_key: Any = None
+    text, entries = "", []
+    merged = False
+    for key, subject_text, subject_entries in records:
+        if key == current_key:
+            entries = entries + subject_entries
+            merged = True
+            continue
+        if current_key is not None:
+            yield text, sorted(set(entries)) if merged else entries
+        current_key, text, entries, merged = key, subject_text, subject_entries, False
+    if current_key is not None:
+        yield text, sorted(set(entries)) if merged else entries
+
+
+def render_block(subject_text: str, entries: list[tuple[Any, ...]], indent: str = "") -> str:
+    """One subject's Turtle statement from sorted ``(predicate key, object key, verb, object)`` entries."""
+    parts: list[str] = []
+    objects: list[str] = []
+    last: Any = None
+    verb = ""
+    for pred_key, _, entry_verb, obj in entries:
+        if pred_key != last:
+            if objects:
+                parts.append(f"{verb} {', '.join(objects)}")
+            last, verb, objects = pred_key, entry_verb, []
+        objects.append(obj)
+    if objects:
+        parts.append(f"{verb} {', '.join(objects)}")
+    return f"{indent}{subject_text} " + f" ;\n{indent}    ".join(parts) + " .\n"
 
 
 def write_extra(store: ox.Store, fmt: str, path: Path) -> None:
