@@ -128,6 +128,19 @@ def _renamed(term: object, i: int) -> object:
     return term
 
 
+def test_turbo_rejects_an_iso_week_duration_that_xsd_does_not_allow() -> None:
+    """``"P4W"^^xsd:duration`` is ill-typed (XSD durations have no week designator).  pyshacl passes it,
+    because rdflib's duration parser accepts ISO 8601 weeks: the one known disagreement, turbo is right."""
+    g = Graph().parse(COMPLETE, format="turtle")
+    duration = f"<{XSD.duration}>".encode()
+    nt = as_nt(g).replace(b'"P28D"^^' + duration, b'"P4W"^^' + duration)
+    assert b'"P4W"' in nt
+    found = keys(turbo_validate(nt))
+    assert [(k[4], k[2], k[5]) for k in found] == [
+        ("cks:DurationShape-isoDuration", "sh:DatatypeConstraintComponent", "P4W")
+    ]
+
+
 # --------------------------------------------------------------------------- mutations
 
 
