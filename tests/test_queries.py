@@ -230,6 +230,34 @@ def test_dual_target_strategy_filter_and_two_antigens(bundled_store: ox.Store):
     assert bispecific.rows and set(column(bispecific, "targeting_strategy")) == {"bispecific"}
 
 
+def cells(result: SelectResult) -> list[tuple[str, ...]]:
+    return [tuple("" if v is None else v.value for v in row) for row in result.rows]
+
+
+def test_competitors_of_one_trial_are_its_groups_of_the_full_table(bundled_store: ox.Store):
+    # the parameter is bound outside the sub-select that builds the groups: it must only select groups
+    everything = run_named(bundled_store, "cq14_competitor_trials")
+    trial = column(everything, "trial_ids")[0].split(" ")[0]
+    mine = run_named(bundled_store, "cq14_competitor_trials", trial=trial)
+    ids = everything.variables.index("trial_ids")
+    assert mine.rows
+    assert cells(mine) == [row for row in cells(everything) if trial in row[ids].split(" ")]
+
+
+def test_overview_of_one_trial_is_its_row_of_the_full_table(bundled_store: ox.Store):
+    everything = run_named(bundled_store, "cq23_trial_overview")
+    trial = column(everything, "trial")[len(everything.rows) // 2]
+    one = run_named(bundled_store, "cq23_trial_overview", trial=trial)
+    assert cells(one) == [row for row in cells(everything) if row[0] == trial]
+
+
+def test_criteria_of_one_disease_are_its_rows_of_the_full_table(bundled_store: ox.Store):
+    everything = run_named(bundled_store, "cq09_response_criteria_by_disease")
+    disease = column(everything, "disease_name")[0]
+    one = run_named(bundled_store, "cq09_response_criteria_by_disease", disease=disease.lower())
+    assert one.rows and cells(one) == [row for row in cells(everything) if row[0] == disease]
+
+
 def test_endpoints_of_one_trial(seeds_store: ox.Store):
     one = run_named(seeds_store, "cq06_trial_endpoints_timeframes", trial="002_8aeda82023bc8876")
     assert set(column(one, "trial")) == {"002_8aeda82023bc8876"}
