@@ -472,7 +472,7 @@ def run_turbo_chunks(
             raise TurboUnavailable(error)
         for trial in trials:
             per_trial[trial] = secs / len(trials)
-        add_new_results(report, Graph().parse(data=nt, format="nt") if nt else Graph(), seen)
+        add_new_results(report, parse_results(nt), seen)
         if progress:
             progress(i, len(chunks))
     return report, per_trial
@@ -488,6 +488,18 @@ def _map_chunks(
         return
     with ProcessPoolExecutor(max_workers=jobs, initializer=_init_turbo_worker, initargs=initargs) as pool:
         yield from pool.map(_turbo_chunk, chunks)
+
+
+def parse_results(nt: bytes) -> Graph:
+    """A worker's results as a graph, literals as written (``"P4W"`` stays, rdflib would show P28D)."""
+    import rdflib
+
+    results, normalize = Graph(), rdflib.NORMALIZE_LITERALS
+    rdflib.NORMALIZE_LITERALS = False
+    try:
+        return results.parse(data=nt, format="nt") if nt else results
+    finally:
+        rdflib.NORMALIZE_LITERALS = normalize
 
 
 def add_new_results(report: Graph, results: Graph, seen: set[Any]) -> None:
