@@ -119,7 +119,7 @@ def graph_digest(nt: bytes) -> str:
     return lines_digest(sorted(line for line in nt.decode("utf-8").splitlines() if line.strip()))
 
 
-LOAD_BATCH = 256  # trials per bulk load: memory is bounded by a batch, not by the corpus
+SPOOL_PREFIX = ".spool-"  # OUT/.spool-PID.nq: the new trial graphs of a running build
 
 
 def write_build(
@@ -156,7 +156,8 @@ def write_build(
         manifest = complete_manifest(store, read_manifest(previous))
     else:
         store = ox.Store(str(new_dir))
-    tally = fill_store(store, items, manifest, built_at, progress)
+    spool = out_dir / f"{SPOOL_PREFIX}{os.getpid()}.nq"
+    tally = fill_store(store, items, manifest, built_at, progress, spool)
     pruned = prune_absent(store, manifest, tally) if prune else []
     vocabulary = build_vocabulary_graph(URIRef(iri) for e in manifest.values() for iri in e["minted"])
     vocabulary_nt = "".join(line + "\n" for line in ntriples_lines(vocabulary)).encode("utf-8")
@@ -201,12 +202,14 @@ def fill_store(
     manifest: dict[str, dict[str, Any]],
     built_at: str,
     progress: Callable[[str], None] | None,
+    spool: Path,
 ) -> Tally:
     """Put each built trial into ``store`` (a graph whose digest did not change is left alone), remove
-    withdrawn trials, and keep ``manifest`` in step.  New graphs are bulk-loaded ``LOAD_BATCH`` at a time."""
+    withdrawn trials, and keep ``manifest`` in step.  New graphs are spooled to ``spool`` (N-Quads) and
+    bulk-loaded once at the end, so memory does not grow with the corpus."""
     tally = Tally(previous={tid: e["digest"] for tid, e in manifest.items()})
     seen: dict[str, str] = {}
-    pending: dict[str, bytes] = {}
+    loader = SpooledLoad(store, spool)
     for item in items:
         if isinstance(item, BuildFailure):
             (tally.read_failures if item.stage == "read" else tally.failures).append(str(item))
@@ -222,17 +225,16 @@ def fill_store(
             tally.withdrawn_items += 1
             tally.withdrawn[item.trial_id] = item.source
             tally.built.pop(item.trial_id, None)
-            pending.pop(item.trial_id, None)
             if manifest.pop(item.trial_id, None) is not None:
-                remove_trial_graph(store, item.trial_id)
+                loader.drop(item.trial_id)
             continue
         tally.built_items += 1
         tally.withdrawn.pop(item.trial_id, None)
         tally.built[item.trial_id] = item.digest
         entry = manifest.get(item.trial_id)
         if entry is not None and entry["digest"] == item.digest:
-            continue  # same statements as the graph already there (or already pending)
-        pending[item.trial_id] = item.nt
+            continue  # same statements as the graph already there (or already spooled)
+        loader.put(item.trial_id, item.nt)
         manifest[item.trial_id] = {
             "digest": item.digest,
             "triples": item.triples,
@@ -241,21 +243,46 @@ def fill_store(
             "registry_version": item.registry_version,
             "built_at": built_at,
         }
-        if len(pending) >= LOAD_BATCH:
-            load_trials(store, pending)
-            pending = {}
-    load_trials(store, pending)
+    loader.finish()
     return tally
 
 
-def load_trials(store: ox.Store, pending: dict[str, bytes]) -> None:
-    """Replace the graphs of ``pending`` trials (trial id -> N-Triples) in one bulk load."""
-    quads = []
-    for trial_id, nt in sorted(pending.items()):
-        name = remove_trial_graph(store, trial_id)
-        quads.append(to_nquads(nt, name))
-    if quads:
-        store.bulk_load(b"".join(quads), format=ox.RdfFormat.N_QUADS)
+class SpooledLoad:
+    """Trial graphs written to an N-Quads file as they come and bulk-loaded in one go by ``finish``.
+
+    One bulk load of everything costs much less than a load per batch; a trial spooled twice in one
+    build (a duplicate id, or built then withdrawn) is put right after the bulk load.
+    """
+
+    def __init__(self, store: ox.Store, path: Path) -> None:
+        self.store, self.path = store, path
+        self.out = path.open("wb")
+        self.spooled: set[str] = set()
+        self.fixes: dict[str, bytes | None] = {}
+
+    def put(self, trial_id: str, nt: bytes) -> None:
+        if trial_id in self.spooled:
+            self.fixes[trial_id] = nt
+            return
+        name = remove_trial_graph(self.store, trial_id)  # the previous version of a replaced trial
+        self.out.write(to_nquads(nt, name))
+        self.spooled.add(trial_id)
+
+    def drop(self, trial_id: str) -> None:
+        if trial_id in self.spooled:
+            self.fixes[trial_id] = None
+        else:
+            remove_trial_graph(self.store, trial_id)
+
+    def finish(self) -> None:
+        self.out.close()
+        if self.spooled:
+            self.store.bulk_load(path=str(self.path), format=ox.RdfFormat.N_QUADS)
+        for trial_id, nt in sorted(self.fixes.items()):
+            name = remove_trial_graph(self.store, trial_id)
+            if nt is not None:
+                self.store.load(to_nquads(nt, name), format=ox.RdfFormat.N_QUADS)
+        self.path.unlink()
 
 
 def remove_trial_graph(store: ox.Store, trial_id: str) -> ox.NamedNode:
@@ -389,6 +416,8 @@ def next_store_number(out_dir: Path) -> int:
 def remove_stale_stores(out_dir: Path) -> None:
     """Delete store directories the link does not point to (left by a killed or finished build)."""
     current = current_store_dir(out_dir)
+    for p in out_dir.glob(f"{SPOOL_PREFIX}*.nq"):
+        p.unlink(missing_ok=True)
     for p in out_dir.iterdir():
         if _STORE_DIR.match(p.name) and p.is_dir() and not p.is_symlink() and p.resolve() != current:
             shutil.rmtree(p, ignore_errors=True)
@@ -515,32 +544,49 @@ def sorted_runs(
     store: ox.Store, prefixes: list[tuple[str, str]], counts: dict[str, int], run_dir: Path
 ) -> Iterator[Run]:
     """Sorted runs ``(subject key, subject text, entries)`` of at most about ``RUN_TRIPLES`` statements;
-    every run but a lone one is written to ``run_dir`` and read back lazily."""
+    every run but a lone one is written to ``run_dir`` and read back lazily.
+
+    Each graph is read as Oxigraph's N-Triples dump (terms as the store holds them) and split into
+    terms here: far cheaper than a Python object per term."""
     graphs: list[Any] = [ox.DefaultGraph()]
     graphs += sorted(store.named_graphs(), key=lambda g: g.value)
     spilled: list[Path] = []
-    subjects: dict[tuple[Any, ...], tuple[str, set[tuple[Any, ...]]]] = {}
+    subjects: dict[str, tuple[tuple[Any, ...], str, set[tuple[Any, ...]]]] = {}
+    preds: dict[str, tuple[tuple[Any, ...], str]] = {}
+    terms: dict[str, tuple[tuple[Any, ...], str]] = {}  # IRI and blank node objects
     size = 0
     for graph in graphs:
+        data = (store.dump(format=ox.RdfFormat.N_TRIPLES, from_graph=graph) or b"").decode("utf-8")
+        lines = data.split("\n")
         n = 0
-        for q in store.quads_for_pattern(None, None, None, graph):
+        for line in lines:
+            if not line:
+                continue
             n += 1
-            s, p, o = q.subject, q.predicate, q.object
-            key = _sort_key(s)
-            slot = subjects.get(key)
+            s_text, p_text, o_text = line[:-2].split(" ", 2)
+            slot = subjects.get(s_text)
             if slot is None:
-                slot = subjects[key] = (_term(s, prefixes), set())
-            is_type = p.value == RDF_TYPE
-            verb = "a" if is_type else _term(p, prefixes)
-            slot[1].add(((not is_type, p.value), _sort_key(o), verb, _term(o, prefixes)))
+                key, text = _nt_sort_key(s_text, prefixes)
+                slot = subjects[s_text] = (key, text, set())
+            pred = preds.get(p_text)
+            if pred is None:
+                iri = p_text[1:-1]
+                verb = "a" if iri == RDF_TYPE else _iri(iri, prefixes)
+                pred = preds[p_text] = ((iri != RDF_TYPE, iri), verb)
+            obj = terms.get(o_text)
+            if obj is None:
+                obj = _nt_sort_key(o_text, prefixes)
+                if o_text[0] != '"':
+                    terms[o_text] = obj
+            slot[2].add((pred[0], obj[0], pred[1], obj[1]))
         if n or not isinstance(graph, ox.DefaultGraph):
             counts[graph.value if isinstance(graph, ox.NamedNode) else ""] = n
         size += n
         if size >= RUN_TRIPLES:
             spilled.append(spill_run(subjects, run_dir / f"run{len(spilled)}"))
-            subjects, size = {}, 0
+            subjects, terms, size = {}, {}, 0
     if not spilled:
-        yield [(key, text, sorted(entries)) for key, (text, entries) in sorted(subjects.items())]
+        yield [(key, text, sorted(entries)) for key, text, entries in sorted(subjects.values())]
         return
     if subjects:
         spilled.append(spill_run(subjects, run_dir / f"run{len(spilled)}"))
@@ -548,12 +594,41 @@ def sorted_runs(
         yield read_run(run)
 
 
-def spill_run(subjects: dict[tuple[Any, ...], tuple[str, set[tuple[Any, ...]]]], path: Path) -> Path:
+_NT_ESCAPE = re.compile(r"\\(?:u([0-9A-Fa-f]{4})|U([0-9A-Fa-f]{8})|(.))")
+_NT_CHARS = {"t": "\t", "b": "\b", "n": "\n", "r": "\r", "f": "\f", '"': '"', "'": "'", "\\": "\\"}
+
+
+def _nt_unescape(text: str) -> str:
+    if "\\" not in text:
+        return text
+    return _NT_ESCAPE.sub(lambda m: chr(int(m.group(1) or m.group(2), 16)) if m.group(3) is None
+                          else _NT_CHARS[m.group(3)], text)
+
+
+def _nt_sort_key(term: str, prefixes: list[tuple[str, str]]) -> tuple[tuple[Any, ...], str]:
+    """``(sort key, Turtle text)`` of one N-Triples term, as ``_sort_key`` and ``_term`` give them."""
+    if term[0] == "<":
+        iri = term[1:-1]
+        return (0, iri, "", ""), _iri(iri, prefixes)
+    if term[0] == "_":
+        return (1, term[2:], "", ""), term
+    end = term.rindex('"')
+    value = _nt_unescape(term[1:end])
+    rest = term[end + 1 :]
+    text = _escape(value)
+    if rest.startswith("@"):
+        return (2, value, RDF_LANGSTRING, rest[1:]), f'"{text}"{rest}'
+    datatype = rest[3:-1] if rest.startswith("^^") else XSD_STRING
+    if datatype == XSD_STRING:
+        return (2, value, datatype, ""), f'"{text}"'
+    return (2, value, datatype, ""), f'"{text}"^^{_iri(datatype, prefixes)}'
+
+
+def spill_run(subjects: dict[str, tuple[tuple[Any, ...], str, set[tuple[Any, ...]]]], path: Path) -> Path:
     """Write subjects sorted by key to ``path`` (pickled chunks) and return the path."""
     with path.open("wb") as fh:
         chunk = []
-        for key in sorted(subjects):
-            text, entries = subjects[key]
+        for key, text, entries in sorted(subjects.values()):
             chunk.append((key, text, sorted(entries)))
             if len(chunk) == 4096:
                 pickle.dump(chunk, fh, protocol=pickle.HIGHEST_PROTOCOL)
