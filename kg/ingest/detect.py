@@ -134,6 +134,11 @@ def sniff_format(head: bytes, name: str, *, complete: bool) -> Sniffed:
     """
     encoding = detect_encoding(head)
     text = _decode_head(head, encoding, complete=complete)
+    binary = _binary_problem(text, head)
+    if binary:
+        if _has_json_object_line(text, complete=complete):
+            return Sniffed("jsonl", encoding)  # JSON Lines with a binary line: that line fails alone
+        raise RecordError(binary)
     stripped = text.lstrip()
     if not stripped:
         if not head:
@@ -146,6 +151,8 @@ def sniff_format(head: bytes, name: str, *, complete: bool) -> Sniffed:
         return Sniffed("xml", encoding)
     if stripped[0] in "{[":
         return Sniffed(_json_kind(stripped, suffix, complete=complete), encoding)
+    if complete and _is_json_scalar(stripped):
+        return Sniffed("json", encoding)  # `42`, `"x"`: JSON, refused by the reader as not a study
     delimiter = _csv_delimiter(text, suffix)
     if delimiter and not (complete and _is_seven_lines(text) and not _has_csv_header(text)):
         return Sniffed("csv", encoding, delimiter)
@@ -159,23 +166,55 @@ def _decode_head(head: bytes, encoding: str, *, complete: bool) -> str:
         text = decoder.decode(head, final=complete)
     except UnicodeDecodeError as exc:
         raise RecordError(f"not valid {encoding.upper()} text ({exc.reason} at byte {exc.start})") from None
+    return text
+
+
+_CONTROL = re.compile("[\\udc80-\\udcff\\x00-\\x08\\x0e-\\x1f]")
+"""Undecodable bytes (kept as surrogates) and control characters other than whitespace."""
+
+
+def _binary_problem(text: str, head: bytes) -> str | None:
+    """Why the start of a file reads as binary content rather than text, or None."""
     sample = text[:8192]
     if "\x00" in sample:
         if _looks_like_utf16(head):
-            raise RecordError(
+            return (
                 "looks like UTF-16 without a byte-order mark; "
                 "save it as UTF-8 (or UTF-16 with a byte-order mark)"
             )
-        raise RecordError(
-            f"binary content (NUL byte at character {sample.index(chr(0))}), not a record format"
-        )
-    bad = sum(1 for ch in sample if ("\udc80" <= ch <= "\udcff") or (ch < " " and ch not in "\t\n\r\f\v"))
+        return f"binary content (NUL byte at character {sample.index(chr(0))}), not a record format"
+    bad = len(_CONTROL.findall(sample))
     if bad > max(8, len(sample) // 20):
-        raise RecordError(
+        return (
             f"binary content ({bad} undecodable or control characters in the first {len(sample)}), "
             "not a record format"
         )
-    return text
+    return None
+
+
+def _has_json_object_line(text: str, *, complete: bool) -> bool:
+    """Whether a line of ``text`` is a whole JSON object (the last only if ``text`` is the whole file)."""
+    lines = text.split("\n")
+    for line in lines if complete else lines[:-1]:
+        line = line.strip()
+        if line.startswith("{") and line.endswith("}"):
+            try:
+                if isinstance(json.loads(line), dict):
+                    return True
+            except ValueError:
+                continue
+    return False
+
+
+def _is_json_scalar(text: str) -> bool:
+    """Whether ``text`` is one JSON string, number, boolean or null (and nothing else)."""
+    if text[0] not in '"-0123456789tfn':
+        return False
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return False
+    return not isinstance(value, (dict, list))
 
 
 def _looks_like_utf16(head: bytes) -> bool:

@@ -117,9 +117,10 @@ def to_count(value: object, field: str) -> int | None:
         v = value.strip().replace(",", "")
         if not v:
             return None
-        if v.isdigit():
+        if v.isascii() and v.isdigit() and len(v) < 4300:  # int() refuses longer digit strings
             return int(v)
-    raise RecordError(f"expected a whole number, got {value!r}", field=field)
+    shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+    raise RecordError(f"expected a whole number, got {shown}", field=field)
 
 
 def split_joined(text: str | None, sep: str = "|") -> tuple[str, ...]:

@@ -45,6 +45,9 @@ _OUTCOME_KEYS: tuple[tuple[str, Role], ...] = (
 )
 _NCT_KEY = re.compile(r'"nctId"\s*:\s*"(NCT\d{8})"')
 _VALUE_EVENTS = frozenset({"null", "boolean", "integer", "double", "number", "string"})
+_BINARY = re.compile("[\\udc80-\\udcff\\x00-\\x08\\x0e-\\x1f]")
+_TOO_LARGE = "\x00cartkg: number too large: "
+"""Starts the string :class:`_NumberGuard` writes in place of a number yajl cannot hold."""
 
 
 # --------------------------------------------------------------------------- reading
@@ -67,13 +70,15 @@ def read_jsonl(stream: BinaryIO, path: str, sniffed: Sniffed) -> Iterator[TrialR
             index += 1
             continue
         try:
-            value = json.loads(line.text)
+            value = json.loads(line.text, parse_int=_parse_int)
         except ValueError as exc:
+            binary = len(_BINARY.findall(line.text))
+            problem = f"binary content ({binary} undecodable or control characters)" if binary else exc
             yield ReadFailure(
                 path,
                 record_label(index, _nct_in(line.text)),
                 error_field(line.text),
-                f"line {line.number}: invalid JSON ({exc})",
+                f"line {line.number}: invalid JSON ({problem})",
             )
             index += 1
             continue
@@ -90,7 +95,7 @@ def read_json(stream: BinaryIO, path: str, sniffed: Sniffed) -> Iterator[TrialRe
     index = 0
     builder = _StudyStream()
     try:
-        for prefix, event, value in ijson.parse(source, multiple_values=True, use_float=True):
+        for prefix, event, value in ijson.parse(_NumberGuard(source), multiple_values=True, use_float=True):
             for item in builder.feed(prefix, event, value):
                 for study in iter_study_values(item):
                     yield to_item(study, path, "json", index)
@@ -192,6 +197,76 @@ class _StudyStream:
         if self._key is not None:
             path = f"{path}.{self._key}" if path else self._key
         return _relative_path(path)
+
+
+class _NumberGuard:
+    """A UTF-8 JSON byte stream in which every number yajl cannot hold (an integer beyond 64 bits, a float
+    beyond a double) is written as a marked string, so that only its record fails ("a number too large to
+    read") and the rest of the file is read.  Strings are tracked across chunks; chunks are cut after a
+    structural byte so that no number or escape is split.  Chunks without a long digit run or a 3-digit
+    exponent pass through after one quote count."""
+
+    _CANDIDATE = re.compile(rb"\d{19}|[eE][+-]?\d{3}")
+    _TOKEN = re.compile(rb'\\.|"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?', re.S)
+    _ESCAPE = re.compile(rb"\\.", re.S)
+    _CUT = b" \t\r\n,:[]{}"
+    _MAX_CARRY = 1 << 20
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self._carry = b""
+        self._in_string = False
+
+    def read(self, size: int = -1) -> bytes:
+        if size == 0:  # ijson asks read(0) to tell bytes from text
+            return b""
+        while True:
+            chunk = self._stream.read(size if size and size > 0 else 1 << 16)
+            data = self._carry + chunk
+            if not chunk:
+                self._carry = b""
+                return self._guard(data)
+            cut = max(data.rfind(b) for b in self._CUT) + 1
+            if cut == 0 and len(data) < self._MAX_CARRY:
+                self._carry = data
+                continue
+            cut = cut or len(data)
+            self._carry = data[cut:]
+            return self._guard(data[:cut])
+
+    def _guard(self, data: bytes) -> bytes:
+        if not self._CANDIDATE.search(data):
+            self._in_string ^= bool(self._ESCAPE.sub(b"", data).count(b'"') & 1)
+            return data
+        parts, last = [], 0
+        for m in self._TOKEN.finditer(data):
+            token = m.group()
+            if token == b'"':
+                self._in_string = not self._in_string
+            elif not self._in_string and token[:1] != b"\\" and _too_large(token):
+                marker = json.dumps(_too_large_marker(token.decode("ascii"))).encode()
+                parts += [data[last : m.start()], marker]
+                last = m.end()
+        parts.append(data[last:])
+        return b"".join(parts)
+
+
+def _parse_int(digits: str) -> int | str:
+    """An integer, or the marked string for one yajl cannot hold (JSON Lines read the same as JSON)."""
+    return _too_large_marker(digits) if _too_large(digits.encode("ascii", "replace")) else int(digits)
+
+
+def _too_large_marker(token: str) -> str:
+    shown = token if len(token) <= 24 else f"{sum(ch.isdigit() for ch in token):,} digits"
+    return f"{_TOO_LARGE}{shown}"
+
+
+def _too_large(token: bytes) -> bool:
+    """Whether a JSON number overflows yajl: an integer outside 64 bits or a float beyond a double."""
+    if b"." in token or b"e" in token or b"E" in token:
+        return float(token) in (float("inf"), float("-inf"))
+    digits = token.lstrip(b"-")
+    return len(digits) > 19 or (len(digits) == 19 and digits > b"9223372036854775807")
 
 
 class _Utf8Reader:
@@ -310,7 +385,10 @@ def parse_enrollment(design: dict[str, Any]) -> Enrollment | None:
     info = _obj(design, "enrollmentInfo", "protocolSection.designModule")
     if not info:
         return None
-    count = to_count(info.get("count"), f"{path}.count")
+    raw_count = info.get("count")
+    if isinstance(raw_count, str) and not _is_text(raw_count):
+        raise RecordError(f"expected a whole number, got {_json_type(raw_count)}", field=f"{path}.count")
+    count = to_count(raw_count, f"{path}.count")
     kind = to_enum("enrollment_type", _str(info, "type", path))
     return Enrollment(count=count, type=kind) if count is not None or kind else None
 
@@ -357,7 +435,7 @@ def _str(d: dict[str, Any], key: str, base: str) -> str | None:
     value = d.get(key)
     if value is None:
         return None
-    if not isinstance(value, str):
+    if not _is_text(value):
         raise RecordError(f"expected a string, got {_json_type(value)}", field=_join(base, key))
     return value or None
 
@@ -365,7 +443,7 @@ def _str(d: dict[str, Any], key: str, base: str) -> str | None:
 def _str_list(d: dict[str, Any], key: str, base: str) -> tuple[str, ...]:
     out = []
     for i, value in enumerate(_list(d, key, base)):
-        if not isinstance(value, str):
+        if not _is_text(value):
             raise RecordError(f"expected a string, got {_json_type(value)}", field=f"{_join(base, key)}[{i}]")
         if value:
             out.append(value)
@@ -376,7 +454,13 @@ def _date(status: dict[str, Any], key: str, base: str) -> str | None:
     return to_iso_date(_str(_obj(status, key, base), "date", _join(base, key)))
 
 
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str) and not value.startswith(_TOO_LARGE)
+
+
 def _json_type(value: Any) -> str:
+    if isinstance(value, str) and value.startswith(_TOO_LARGE):
+        return f"a number too large to read ({value[len(_TOO_LARGE):]}; at most 64 bits)"
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -437,8 +521,8 @@ def error_field(text: str) -> str | None:
     builder = _StudyStream()
     try:
         for prefix, event, value in ijson.parse(
-            text.encode("utf-8", "surrogateescape"), multiple_values=True
-        ):
+            text.encode("utf-8", "surrogateescape"), multiple_values=True, use_float=True
+        ):  # use_float: yajl reports a too-large integer as an error (as Python ints it crashes ijson 3.6)
             for _ in builder.feed(prefix, event, value):
                 pass
     except ijson.JSONError:

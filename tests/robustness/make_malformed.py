@@ -30,6 +30,11 @@ def _with(path: tuple, value: object, delete: bool = False) -> bytes:
     return json.dumps(doc, indent=1).encode("utf-8")
 
 
+def _huge_count(line: bytes, digits: int) -> bytes:
+    """A study line whose enrollment count has ``digits`` digits (5,000: over Python's int-string limit)."""
+    return line.replace(b'"count":', b'"count": ' + b"9" * digits + b', "was":', 1)
+
+
 def cases() -> dict[str, bytes]:
     seed = sorted((HERE.parent.parent / "data" / "examples" / "seeds").glob("*.txt"))[0].read_bytes()
     seed_lines = seed.split(b"\n")
@@ -70,11 +75,21 @@ def cases() -> dict[str, bytes]:
         # API v2 JSON: a page
         "page_truncated.json": page[: page.index(b'"briefSummary"', page.index(b"NCT03101709")) + 30],
         "page_study_null.json": page.replace(b'"studies": [\n', b'"studies": [\n    null,\n', 1),
+        "page_huge_integer.json": b"[" + b",\n".join([jsonl[0], _huge_count(jsonl[1], 5000), jsonl[2]])
+        + b"]",
+        "page_count_over_64_bits.json": b"[" + b",\n".join([jsonl[0], _huge_count(jsonl[1], 20), jsonl[2]])
+        + b"]",
+        "page_huge_exponent.json": b"[" + b",\n".join(
+            [jsonl[0], jsonl[1].replace(b'"count":', b'"count": 1e400, "was":', 1), jsonl[2]]
+        ) + b"]",
+        "json_bare_true.json": b"true\n",
         "page_studies_object.json": b'{"studies": {"protocolSection": {}}}',
         # JSON Lines
         "lines_one_truncated.jsonl": b"\n".join([jsonl[0], jsonl[1][: len(jsonl[1]) // 2], jsonl[2]]) + b"\n",
         "lines_one_array.jsonl": b"\n".join([jsonl[0], b"[1, 2, 3]", jsonl[2]]) + b"\n",
         "lines_one_binary.jsonl": b"\n".join([jsonl[0], b"\xff\xfe\x00garbage", jsonl[2]]) + b"\n",
+        "lines_huge_integer.jsonl": b"\n".join([jsonl[0], _huge_count(jsonl[1], 5000), jsonl[2]]) + b"\n",
+        "lines_bare_number.jsonl": b"\n".join([jsonl[0], b"42", jsonl[2]]) + b"\n",
         # legacy XML
         "xml_truncated.xml": xml[: len(xml) // 2],
         "xml_no_nct_id.xml": xml.replace(b"<nct_id>NCT00739856</nct_id>", b""),
