@@ -4,7 +4,6 @@ and the record, records that are read hold only strings.  ``CI=true`` runs ≥ 1
 from __future__ import annotations
 
 import io
-import json
 import re
 
 from hypothesis import given
@@ -16,13 +15,23 @@ from .mangle import (
     BYTE_MANGLES,
     PROFILE,
     SAMPLES,
+    JsonDoc,
     apply_all,
     check_items,
     csv_mutation,
+    csv_rows,
     dotted,
     json_mutation,
+    to_json_bytes,
+    xml_elements,
     xml_mutation,
 )
+
+# Parsed once: the structural strategies splice these instead of parsing and serializing per case.
+JSON_DOCS = {name: JsonDoc.of(raw) for name, raw in SAMPLES["json"]}
+JSONL_LINES = {name: [JsonDoc.of(line) for line in raw.splitlines()] for name, raw in SAMPLES["jsonl"]}
+XML_ELEMENTS = {name: xml_elements(raw) for name, raw in SAMPLES["xml"]}
+CSV_ROWS = {name: csv_rows(raw) for name, raw in SAMPLES["csv"]}
 
 
 def _read(data: bytes, name: str) -> list:
@@ -45,7 +54,7 @@ def test_robust_text_reader_mangled_bytes(case):
 def test_robust_csv_reader_mangled(case, data):
     (name, raw), mangles = case
     if data.draw(st.booleans(), label="structural"):
-        raw = data.draw(csv_mutation(raw))
+        raw = data.draw(csv_mutation(CSV_ROWS[name]))
         mangles = mangles[:1] if data.draw(st.booleans(), label="also bytes") else []
     check_items(_read(apply_all(raw, mangles), name), name)
 
@@ -61,10 +70,9 @@ def test_robust_json_reader_mangled_bytes(case):
 @given(sample=st.sampled_from(SAMPLES["json"]), data=st.data())
 def test_robust_json_reader_wrong_types_and_missing_modules(sample, data):
     """A wrong-typed or missing value: a record, or a failure whose field is on the changed path."""
-    name, raw = sample
-    doc = json.loads(raw)
-    mutated, path, kind = data.draw(json_mutation(doc))
-    records, failures = check_items(_read(json.dumps(mutated).encode("utf-8"), name), name)
+    name, _ = sample
+    mutated, path, kind = data.draw(json_mutation(JSON_DOCS[name]))
+    records, failures = check_items(_read(to_json_bytes(mutated), name), name)
     changed = dotted(path)
     if "protocolSection" not in changed:
         return  # a page key or a whole study replaced: the failure names the record (checked above)
@@ -91,11 +99,11 @@ def _unindexed(path: str) -> str:
 def test_robust_jsonl_reader_mangled(case, data):
     (name, raw), mangles = case
     if data.draw(st.booleans(), label="structural"):
-        lines = raw.decode("utf-8").splitlines()
+        lines = raw.splitlines()
         i = data.draw(st.integers(0, len(lines) - 1), label="line")
-        mutated, _, _ = data.draw(json_mutation(json.loads(lines[i])))
-        lines[i] = json.dumps(mutated)
-        raw = ("\n".join(lines) + "\n").encode("utf-8")
+        mutated, _, _ = data.draw(json_mutation(JSONL_LINES[name][i]))
+        lines[i] = to_json_bytes(mutated)
+        raw = b"\n".join(lines) + b"\n"
         mangles = []
     check_items(_read(apply_all(raw, mangles), name), name)
 
@@ -105,7 +113,7 @@ def test_robust_jsonl_reader_mangled(case, data):
 def test_robust_xml_reader_mangled(case, data):
     (name, raw), mangles = case
     if data.draw(st.booleans(), label="structural"):
-        raw = data.draw(xml_mutation(raw))
+        raw = data.draw(xml_mutation(raw, XML_ELEMENTS[name]))
         mangles = mangles[:1] if data.draw(st.booleans(), label="also bytes") else []
     check_items(_read(apply_all(raw, mangles), name), name)
 
