@@ -586,6 +586,7 @@ def _turbo_run(
     chunk: int,
     progress: Callable[[int, int], None] | None,
 ) -> tuple[Graph, int, dict[str, float], str]:
+    turbo_program()  # shapes turbo cannot run fall back to pyshacl before any worker starts
     shared, units = turbo_units(store, store_dir)
     if whole:
         dumps = [u if isinstance(u, bytes) else _dump_graph(store, u) for _, u in units]
