@@ -762,6 +762,7 @@ def build(
     read_failures: int = 0,
     records_read: int | None = None,
     studies_fetched: int | None = None,
+    jobs: int = 1,
     progress: Any = None,
 ) -> dict[str, Any]:
     """Build trial graphs into the store under ``out_dir`` and write ``graph.ttl`` and the build report.
@@ -788,6 +789,7 @@ def build(
         read_failures=read_failures,
         records_read=records_read,
         studies_fetched=studies_fetched,
+        jobs=jobs,
         progress=progress,
     )
 

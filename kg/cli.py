@@ -620,7 +620,7 @@ def _add_build(sub: Any) -> None:
     )
     p.add_argument(
         "--jobs", type=int, default=1, metavar="N",
-        help="worker processes that extract and build trials (default 1)",
+        help="worker processes that extract and build trials and write graph.ttl (default 1)",
     )
     p.set_defaults(run=_run_build)
 
@@ -639,6 +639,7 @@ def _run_build(args: argparse.Namespace) -> int:
     report = build(
         None, Path(args.out), fresh=args.fresh, prune=args.prune, formats=args.formats,
         items=source.items(), studies_fetched=studies_fetched(args.paths) if not args.extractions else None,
+        jobs=args.jobs,
         progress=lambda msg: print(msg, file=sys.stderr, flush=True),
     )
     if args.docs:

@@ -132,6 +132,7 @@ def write_build(
     read_failures: int = 0,
     records_read: int | None = None,
     studies_fetched: int | None = None,
+    jobs: int = 1,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Write a new store (the previous one updated unless ``fresh``), files and report; swap it in.
@@ -164,7 +165,7 @@ def write_build(
     replace_graph(store, ox.NamedNode(str(VOCABULARY_GRAPH)), vocabulary_nt)
     store.flush()
     write_manifest(new_dir, manifest)
-    in_store = write_turtle_file(store, out_dir / "graph.ttl")
+    in_store = write_turtle_file(store, out_dir / "graph.ttl", jobs=jobs, store_dir=new_dir)
     for fmt in sorted(set(formats)):
         write_extra(store, fmt, out_dir / EXTRA_FORMATS[fmt])
     del store
@@ -517,17 +518,25 @@ def _prefix_lines() -> tuple[list[tuple[str, str]], str]:
 RUN_TRIPLES = 300_000  # statements per sorted run of graph.ttl: bounds its memory
 
 
-def write_turtle_file(store: ox.Store, path: Path) -> dict[str, int]:
+def write_turtle_file(
+    store: ox.Store, path: Path, *, jobs: int = 1, store_dir: Path | None = None
+) -> dict[str, int]:
     """All statements of the store (union of its graphs) as sorted Turtle; returns triples per graph.
 
     Graphs are read a few at a time into sorted runs of subjects (spilled to temporary files when there
-    is more than one) that are merged, so memory is bounded by a run, not by the store.
+    is more than one) that are merged, so memory is bounded by a run, not by the store.  With ``jobs`` > 1
+    and the store's directory, ``jobs`` processes make the runs (each opens the store read-only).
     """
     prefixes, header = _prefix_lines()
     counts: dict[str, int] = {}
+    graphs = all_graphs(store)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     with tempfile.TemporaryDirectory(prefix=".graph-runs-", dir=path.parent) as run_dir:
-        runs = list(sorted_runs(store, prefixes, counts, Path(run_dir)))
+        if jobs > 1 and store_dir is not None and len(graphs) > jobs:
+            spilled = parallel_runs(store_dir, graphs, jobs, Path(run_dir), counts)
+            runs: list[Run] = [read_run(p) for p in spilled]
+        else:
+            runs = list(sorted_runs(store, graphs, prefixes, counts, Path(run_dir)))
         merged = runs[0] if len(runs) == 1 else heapq.merge(*runs, key=lambda rec: rec[0])
         with tmp.open("w", encoding="utf-8") as out:
             out.write(header + "\n")
@@ -537,20 +546,75 @@ def write_turtle_file(store: ox.Store, path: Path) -> dict[str, int]:
     return counts
 
 
+def all_graphs(store: ox.Store) -> list[Any]:
+    """The default graph and every named graph, sorted by name."""
+    return [ox.DefaultGraph(), *sorted(store.named_graphs(), key=lambda g: g.value)]
+
+
+def parallel_runs(
+    store_dir: Path, graphs: list[Any], jobs: int, run_dir: Path, counts: dict[str, int]
+) -> list[Path]:
+    """Spilled sorted runs of ``graphs`` made by ``jobs`` forked processes (contiguous slices)."""
+    import multiprocessing as mp
+
+    names = ["" if isinstance(g, ox.DefaultGraph) else g.value for g in graphs]
+    size = -(-len(names) // jobs)
+    starts = range(0, len(names), size)
+    tasks = [(str(store_dir), names[i : i + size], str(run_dir / f"p{i}-")) for i in starts]
+    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+    paths: list[Path] = []
+    with mp.get_context(method).Pool(jobs) as pool:
+        for run_paths, run_counts in pool.map(_spill_slice, tasks, chunksize=1):
+            paths += run_paths
+            counts.update(run_counts)
+    return paths
+
+
+def _spill_slice(task: tuple[str, list[str], str]) -> tuple[list[Path], dict[str, int]]:
+    store_dir, names, prefix = task
+    store = ox.Store.read_only(store_dir)
+    graphs = [ox.NamedNode(n) if n else ox.DefaultGraph() for n in names]
+    counts: dict[str, int] = {}
+    prefixes, _ = _prefix_lines()
+    paths = list(spill_graphs(store, graphs, prefixes, counts, Path(prefix)))
+    return paths, counts
+
+
 Run = Iterable[tuple[tuple[Any, ...], str, list[tuple[Any, ...]]]]
 
 
 def sorted_runs(
-    store: ox.Store, prefixes: list[tuple[str, str]], counts: dict[str, int], run_dir: Path
+    store: ox.Store,
+    graphs: list[Any],
+    prefixes: list[tuple[str, str]],
+    counts: dict[str, int],
+    run_dir: Path,
 ) -> Iterator[Run]:
-    """Sorted runs ``(subject key, subject text, entries)`` of at most about ``RUN_TRIPLES`` statements;
-    every run but a lone one is written to ``run_dir`` and read back lazily.
+    """Sorted runs ``(subject key, subject text, entries)`` of ``graphs``; a lone run stays in memory,
+    several are written to ``run_dir`` and read back lazily."""
+    leftover: list[Run] = []
+    paths = list(spill_graphs(store, graphs, prefixes, counts, run_dir / "run", leftover))
+    if not paths:
+        yield from leftover
+        return
+    for path in paths:
+        yield read_run(path)
+
+
+def spill_graphs(
+    store: ox.Store,
+    graphs: list[Any],
+    prefixes: list[tuple[str, str]],
+    counts: dict[str, int],
+    prefix: Path,
+    leftover: list[Run] | None = None,
+) -> Iterator[Path]:
+    """Runs of about ``RUN_TRIPLES`` statements written to ``prefix``N files; when ``leftover`` is given
+    and everything fits one run, that run is put there instead of a file.
 
     Each graph is read as Oxigraph's N-Triples dump (terms as the store holds them) and split into
     terms here: far cheaper than a Python object per term."""
-    graphs: list[Any] = [ox.DefaultGraph()]
-    graphs += sorted(store.named_graphs(), key=lambda g: g.value)
-    spilled: list[Path] = []
+    spilled = 0
     subjects: dict[str, tuple[tuple[Any, ...], str, set[tuple[Any, ...]]]] = {}
     preds: dict[str, tuple[tuple[Any, ...], str]] = {}
     terms: dict[str, tuple[tuple[Any, ...], str]] = {}  # IRI and blank node objects
@@ -583,15 +647,12 @@ def sorted_runs(
             counts[graph.value if isinstance(graph, ox.NamedNode) else ""] = n
         size += n
         if size >= RUN_TRIPLES:
-            spilled.append(spill_run(subjects, run_dir / f"run{len(spilled)}"))
-            subjects, terms, size = {}, {}, 0
-    if not spilled:
-        yield [(key, text, sorted(entries)) for key, text, entries in sorted(subjects.values())]
-        return
-    if subjects:
-        spilled.append(spill_run(subjects, run_dir / f"run{len(spilled)}"))
-    for run in spilled:
-        yield read_run(run)
+            yield spill_run(subjects, prefix.with_name(f"{prefix.name}{spilled}"))
+            subjects, terms, size, spilled = {}, {}, 0, spilled + 1
+    if not spilled and leftover is not None:
+        leftover.append([(key, text, sorted(entries)) for key, text, entries in sorted(subjects.values())])
+    elif subjects:
+        yield spill_run(subjects, prefix.with_name(f"{prefix.name}{spilled}"))
 
 
 _NT_ESCAPE = re.compile(r"\\(?:u([0-9A-Fa-f]{4})|U([0-9A-Fa-f]{8})|(.))")
