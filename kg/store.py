@@ -4,14 +4,18 @@ Layout of a build folder::
 
     OUT/store            symlink to the current store directory (swapped atomically)
     OUT/store.N/         an Oxigraph store: one named graph per trial + the vocabulary graph
-    OUT/store.N/manifest.json   trial id -> content digest of its graph (for incremental builds)
+    OUT/store.N/manifest.json   per trial: content digest, triple count, minted values, source file,
+                                registry version (the record's last update) and build time
     OUT/graph.ttl        every statement, sorted Turtle (byte-identical on rebuild)
-    OUT/build-report.json
+    OUT/build-report.json       counts that reconcile (read, failed, built, added, replaced, removed…)
     OUT/graph.trig | graph.nq | graph.jsonld   on request
 
-A build never writes into the current store: it copies it into ``store.N+1``, replaces the graphs of
-the trials it rebuilt, recomputes the vocabulary graph, and only then repoints the ``store`` symlink
-(``os.replace`` of a symlink is atomic).  A build killed half-way leaves the previous store in use.
+A build never writes into the current store: it copies it into ``store.N+1`` (a RocksDB checkpoint),
+spools the graphs of the trials that changed to ``OUT/.spool-PID.nq`` and bulk-loads them once, removes
+withdrawn (and, with ``prune``, absent) trials, recomputes the vocabulary graph from the manifest, writes
+graph.ttl from sorted runs, and only then repoints the ``store`` symlink (``os.replace`` of a symlink
+is atomic).  A build killed half-way leaves the previous store in use.  Memory is bounded by a chunk of
+trials, Oxigraph's bulk loader and one sorted run, not by the corpus.
 """
 
 from __future__ import annotations
@@ -712,7 +716,7 @@ def read_run(path: Path) -> Iterator[tuple[tuple[Any, ...], str, list[tuple[Any,
 def merge_subjects(records: Run) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
     """``(subject text, sorted unique entries)`` per subject of key-sorted records (runs may share one)."""
     current_key: Any = None
-    text, entries = "", []
+    text, entries = "", []  # type: tuple[str, list[tuple[Any, ...]]]
     merged = False
     for key, subject_text, subject_entries in records:
         if key == current_key:
